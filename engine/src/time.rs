@@ -9,7 +9,9 @@ use core::fmt;
 use core::ops::{Add, AddAssign, Sub, SubAssign};
 
 /// A span of time in nanoseconds. Saturating arithmetic: it never wraps or panics.
-#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Duration(u64);
 
 impl Duration {
@@ -132,7 +134,9 @@ impl SubAssign for Duration {
 }
 
 /// A point on the driver's monotonic clock, in nanoseconds since the driver's origin.
-#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Instant(u64);
 
 impl Instant {
