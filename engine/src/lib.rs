@@ -22,6 +22,7 @@
 
 pub mod config;
 pub mod ipvs;
+pub mod lvs;
 pub mod nanny;
 pub mod sched;
 pub mod time;
