@@ -24,6 +24,7 @@ pub mod config;
 pub mod ipvs;
 pub mod lvs;
 pub mod nanny;
+pub mod ports;
 pub mod sched;
 pub mod time;
 pub mod wire;
