@@ -22,6 +22,7 @@
 
 pub mod config;
 pub mod ipvs;
+pub mod pulse;
 pub mod sched;
 pub mod time;
 pub mod wire;
