@@ -249,6 +249,7 @@ impl Pulse {
                 self.on_timer(now, reason);
             }
         }
+        self.update_peer_dead(now);
         self.evaluate(now);
     }
 
@@ -557,7 +558,6 @@ impl Pulse {
                         self.event(Event::PathSilent { path });
                     }
                 }
-                self.update_peer_dead(now);
             }
             TimerReason::StartupListen => {}
             TimerReason::ArpRepeat => {
