@@ -25,6 +25,7 @@ pub mod ipvs;
 pub mod lvs;
 pub mod nanny;
 pub mod ports;
+pub mod pulse;
 pub mod sched;
 pub mod time;
 pub mod wire;

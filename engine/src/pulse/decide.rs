@@ -1,0 +1,324 @@
+//! Decisions and their side effects: beats, takeover/giveup sequences, ARP, lease requests.
+
+use super::config::{HeartbeatProtocol, Role};
+use super::output::{Action, Event, GiveupReason, Path, PeerDeadReason, TakeoverReason};
+use super::timer::TimerReason;
+use super::{PathState, Pulse};
+use crate::time::{Duration, Instant};
+use crate::wire::legacy;
+use crate::wire::v2::{self, Flags};
+use core::net::SocketAddr;
+
+impl Pulse {
+    /// Are we (about to be) asking the partner for the VIPs?
+    pub(super) fn wants_takeback(&self, now: Instant) -> bool {
+        self.config.failback
+            && self.role == Role::Primary
+            && !self.active
+            && !self.faulted()
+            && !self.shut_down
+            && self.peer.active
+            && !self.peer.stopped
+            && self.peer_dead.is_none()
+            && self
+                .peer_heard_since
+                .is_some_and(|h| now >= h.max(self.healthy_since) + self.config.deadtime)
+    }
+
+    /// One beat on every path: RUNNING (flags say active / take-back), or STOPPED when
+    /// faulted or shut down; legacy inactive routers send a zero-length probe.
+    pub(super) fn send_beats(&mut self, now: Instant) {
+        let stopped = self.faulted() || self.shut_down;
+        let takeback = self.wants_takeback(now);
+        if takeback && !self.takeback_announced {
+            self.takeback_announced = true;
+            self.event(Event::TakebackRequested);
+        }
+        self.send_to_partner(stopped, self.active, takeback);
+        if !self.shut_down {
+            self.timers
+                .set(TimerReason::Heartbeat, now + self.config.keepalive);
+        }
+    }
+
+    pub(super) fn send_to_partner(&mut self, stopped: bool, active: bool, takeback: bool) {
+        let partner = self.partner_addrs();
+        let port = self.config.heartbeat_port;
+        let mut paths = vec![(Path::Public, partner.public)];
+        if let Some(ip) = partner.private {
+            paths.push((Path::Private, ip));
+        }
+        for (path, ip) in paths {
+            let bytes = match &self.config.protocol {
+                HeartbeatProtocol::Legacy => {
+                    let message = if stopped {
+                        legacy::Message::Stopped
+                    } else if active {
+                        legacy::Message::Running
+                    } else {
+                        self.transmit(path, SocketAddr::new(ip, port), Vec::new());
+                        continue;
+                    };
+                    legacy::Repr { message }.to_bytes().to_vec()
+                }
+                HeartbeatProtocol::V2(_) => {
+                    let message = if stopped {
+                        v2::Message::Stopped
+                    } else {
+                        v2::Message::Running
+                    };
+                    let flags = Flags::empty()
+                        .with(Flags::ACTIVE, active)
+                        .with(Flags::TAKEBACK, takeback)
+                        .with(Flags::FAULT, self.faulted());
+                    let seq = self.next_sequence();
+                    let repr = v2::Repr::heartbeat(
+                        message,
+                        flags,
+                        self.me,
+                        self.incarnation,
+                        seq,
+                        self.config.serial_no,
+                    );
+                    self.emit_v2(&repr)
+                }
+            };
+            self.transmit(path, SocketAddr::new(ip, port), bytes);
+        }
+    }
+
+    pub(super) fn emit_v2(&self, repr: &v2::Repr) -> Vec<u8> {
+        match &self.config.protocol {
+            HeartbeatProtocol::V2(key) => repr.to_bytes(key).to_vec(),
+            HeartbeatProtocol::Legacy => unreachable!("v2 packet under legacy protocol"),
+        }
+    }
+
+    pub(super) fn on_timer(&mut self, now: Instant, reason: TimerReason) {
+        match reason {
+            TimerReason::Heartbeat => self.send_beats(now),
+            TimerReason::PublicDeadline | TimerReason::PrivateDeadline => {
+                let path = if reason == TimerReason::PublicDeadline {
+                    Path::Public
+                } else {
+                    Path::Private
+                };
+                if let Some(s) = self.path_mut(path) {
+                    if now >= s.deadline && !s.silent {
+                        s.silent = true;
+                        self.event(Event::PathSilent { path });
+                    }
+                }
+            }
+            TimerReason::StartupListen => {}
+            TimerReason::ArpRepeat => {
+                if self.active {
+                    self.announce_round();
+                    self.arp_remaining = self.arp_remaining.saturating_sub(1);
+                    self.arm_arp(now);
+                }
+            }
+            TimerReason::ArpRefresh => {
+                if self.active {
+                    self.announce_round();
+                    self.arm_arp(now);
+                }
+            }
+            TimerReason::LeaseRequest => self.send_lease_request(now),
+            TimerReason::LeaseExpiry => {
+                let valid = self.lease.as_ref().is_some_and(|l| l.valid(now));
+                if self.active && !valid {
+                    self.deactivate(now, GiveupReason::LeaseLost);
+                    self.send_to_partner(true, false, false);
+                }
+            }
+        }
+    }
+
+    pub(super) fn update_peer_dead(&mut self, now: Instant) {
+        let paths: Vec<PathState> = [Some(self.public), self.private]
+            .into_iter()
+            .flatten()
+            .collect();
+        let reason = if paths.iter().all(|p| now >= p.deadline) {
+            Some(PeerDeadReason::Deadtime)
+        } else if paths.iter().all(|p| p.refused >= 2) {
+            Some(PeerDeadReason::PortUnreachable)
+        } else {
+            None
+        };
+        if let (Some(reason), None) = (reason, self.peer_dead) {
+            self.peer_dead = Some(reason);
+            self.peer_heard_since = None;
+            self.event(Event::PeerDead { reason });
+        }
+    }
+
+    /// Level-triggered takeover decision for an inactive router.
+    pub(super) fn evaluate(&mut self, now: Instant) {
+        if self.shut_down || self.active || self.faulted() {
+            self.pending_takeover = None;
+            return;
+        }
+        let why = if let Some(r) = self.peer_dead {
+            Some(TakeoverReason::PeerDead(r))
+        } else if self.peer.heard && self.peer.stopped {
+            Some(TakeoverReason::PeerStopped)
+        } else if self.role == Role::Primary
+            && now >= self.listen_end
+            && self.peer.heard
+            && !self.peer.active
+        {
+            Some(TakeoverReason::PeerStandby)
+        } else {
+            None
+        };
+        let Some(why) = why else {
+            self.pending_takeover = None;
+            return;
+        };
+        match &self.lease {
+            None => self.activate(now, why),
+            Some(l) if l.valid(now) => self.activate(now, why),
+            Some(_) => {
+                if self.pending_takeover != Some(why) {
+                    self.pending_takeover = Some(why);
+                    self.event(Event::TakeoverAwaitingLease { why });
+                }
+                if self.timers.get(TimerReason::LeaseRequest).is_none() {
+                    self.send_lease_request(now);
+                }
+            }
+        }
+    }
+
+    pub(super) fn activate(&mut self, now: Instant, why: TakeoverReason) {
+        assert!(!self.active && !self.faulted() && !self.shut_down);
+        self.active = true;
+        self.pending_takeover = None;
+        self.takeback_announced = false;
+        self.event(Event::TookOver { why });
+        self.action(Action::RunActiveCmd);
+        self.action(Action::StartLvs);
+        if self.config.syncdaemon {
+            self.action(Action::SyncDaemonMaster);
+        }
+        for a in self.addresses.clone() {
+            self.action(Action::AddressUp(a));
+        }
+        self.start_arp_burst(now);
+        if let Some(until) = self.lease.as_ref().and_then(|l| l.valid_until()) {
+            self.timers.set(TimerReason::LeaseExpiry, until);
+            let next = now + self.lease_interval(true);
+            self.timers.set(TimerReason::LeaseRequest, next);
+        }
+        // Tell the partner at once that we are active.
+        self.send_beats(now);
+    }
+
+    pub(super) fn deactivate(&mut self, now: Instant, why: GiveupReason) {
+        assert!(self.active);
+        self.active = false;
+        self.event(Event::GaveUp { why });
+        self.action(Action::RunInactiveCmd);
+        if self.config.syncdaemon {
+            self.action(Action::SyncDaemonBackup);
+        }
+        self.action(Action::StopLvs);
+        for a in self.addresses.clone() {
+            self.action(Action::AddressDown(a));
+        }
+        self.arp_remaining = 0;
+        self.timers.stop(TimerReason::ArpRepeat);
+        self.timers.stop(TimerReason::ArpRefresh);
+        self.release_lease(now);
+    }
+
+    pub(super) fn start_arp_burst(&mut self, now: Instant) {
+        self.arp_remaining = self.config.arp.count;
+        if self.arp_remaining > 0 {
+            self.announce_round();
+            self.arp_remaining -= 1;
+        }
+        self.arm_arp(now);
+    }
+
+    pub(super) fn arm_arp(&mut self, now: Instant) {
+        self.timers.stop(TimerReason::ArpRepeat);
+        self.timers.stop(TimerReason::ArpRefresh);
+        if self.arp_remaining > 0 {
+            self.timers
+                .set(TimerReason::ArpRepeat, now + self.config.arp.interval);
+        } else if let Some(r) = self.config.arp.refresh {
+            self.timers.set(TimerReason::ArpRefresh, now + r);
+        }
+    }
+
+    pub(super) fn announce_round(&mut self) {
+        for a in self.addresses.clone() {
+            self.action(Action::Announce(a));
+        }
+    }
+
+    pub(super) fn lease_interval(&self, active: bool) -> Duration {
+        self.lease.as_ref().map_or(self.config.keepalive, |l| {
+            l.request_interval(self.config.keepalive, active)
+        })
+    }
+
+    pub(super) fn send_lease_request(&mut self, now: Instant) {
+        self.timers.stop(TimerReason::LeaseRequest);
+        if self.lease.is_none() || !(self.active || self.pending_takeover.is_some()) {
+            return;
+        }
+        let seq = self.next_sequence();
+        let Some(lease) = self.lease.as_mut() else {
+            return;
+        };
+        lease.note_request(seq, now);
+        let repr = v2::Repr {
+            lease_ms: lease.request_ms(),
+            ..v2::Repr::heartbeat(
+                v2::Message::LeaseRequest,
+                Flags::empty().with(Flags::ACTIVE, self.active),
+                self.me,
+                self.incarnation,
+                seq,
+                self.config.serial_no,
+            )
+        };
+        let dest = lease.config().address;
+        let bytes = self.emit_v2(&repr);
+        self.transmit(Path::Arbiter, dest, bytes);
+        let next = now + self.lease_interval(self.active);
+        self.timers.set(TimerReason::LeaseRequest, next);
+    }
+
+    pub(super) fn release_lease(&mut self, _now: Instant) {
+        self.timers.stop(TimerReason::LeaseExpiry);
+        self.timers.stop(TimerReason::LeaseRequest);
+        let Some(lease) = self.lease.as_mut() else {
+            return;
+        };
+        let had = lease.valid_until().is_some();
+        lease.release();
+        if !had {
+            return;
+        }
+        let dest = lease.config().address;
+        let seq = self.next_sequence();
+        let repr = v2::Repr {
+            lease_holder: self.me,
+            ..v2::Repr::heartbeat(
+                v2::Message::LeaseRelease,
+                Flags::empty(),
+                self.me,
+                self.incarnation,
+                seq,
+                self.config.serial_no,
+            )
+        };
+        let bytes = self.emit_v2(&repr);
+        self.transmit(Path::Arbiter, dest, bytes);
+    }
+}

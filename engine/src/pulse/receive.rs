@@ -1,0 +1,214 @@
+//! Received datagrams: authenticate, check freshness, then act.
+
+use super::config::{HeartbeatProtocol, Role, WITNESS_NODE_ID};
+use super::output::{Event, GiveupReason, Path, RejectReason};
+use super::{Action, Pulse};
+use crate::time::Instant;
+use crate::wire::legacy;
+use crate::wire::v2::{self, Flags};
+use core::net::SocketAddr;
+
+/// What an accepted beat from the partner says.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Beat {
+    stopped: bool,
+    active: bool,
+    takeback: bool,
+}
+
+impl Pulse {
+    /// A datagram arrived on the heartbeat socket from `from` (partner beats and witness
+    /// replies alike). Anything not from the partner's public/private address or the
+    /// witness, unauthenticated, stale, replayed or malformed is dropped, counted and
+    /// reported as [`Event::HeartbeatRejected`]; it never changes a decision.
+    pub fn handle_heartbeat(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        if self.shut_down {
+            return;
+        }
+        if self
+            .lease
+            .as_ref()
+            .is_some_and(|l| l.config().address == from)
+        {
+            self.on_witness_reply(now, bytes);
+            self.evaluate(now);
+            return;
+        }
+        let Some(path) = self.path_of(from.ip()) else {
+            self.reject(None, RejectReason::ForeignSource);
+            return;
+        };
+        match self.parse_beat(bytes) {
+            Ok(Some(beat)) => self.on_beat(now, path, beat),
+            Ok(None) => {}
+            Err(why) => self.reject(Some(path), why),
+        }
+        self.evaluate(now);
+    }
+
+    fn reject(&mut self, path: Option<Path>, why: RejectReason) {
+        self.counters.count(why);
+        self.event(Event::HeartbeatRejected { path, why });
+    }
+
+    fn parse_beat(&mut self, bytes: &[u8]) -> Result<Option<Beat>, RejectReason> {
+        let key = match &self.config.protocol {
+            HeartbeatProtocol::Legacy => {
+                if bytes.is_empty() {
+                    // An inactive partner's probe (this implementation's legacy mode):
+                    // alive, not active.
+                    self.counters.probes += 1;
+                    return Ok(Some(Beat {
+                        stopped: false,
+                        active: false,
+                        takeback: false,
+                    }));
+                }
+                let repr = legacy::Repr::parse_bytes(bytes)?;
+                return match repr.message {
+                    legacy::Message::Running => Ok(Some(Beat {
+                        stopped: false,
+                        active: true,
+                        takeback: false,
+                    })),
+                    legacy::Message::Stopped => Ok(Some(Beat {
+                        stopped: true,
+                        active: false,
+                        takeback: false,
+                    })),
+                    _ => Err(RejectReason::Malformed),
+                };
+            }
+            HeartbeatProtocol::V2(key) => key,
+        };
+        if bytes.len() == legacy::PACKET_LEN && legacy::Repr::parse_bytes(bytes).is_ok() {
+            return Err(RejectReason::LegacyRefused);
+        }
+        let repr = v2::Repr::parse_bytes(bytes, key)?;
+        if repr.node_id != self.role.partner().node_id() {
+            return Err(RejectReason::WrongNode);
+        }
+        let stopped = match repr.message {
+            v2::Message::Running => false,
+            v2::Message::Stopped => true,
+            _ => return Err(RejectReason::Malformed),
+        };
+        self.window
+            .check_and_update(repr.incarnation, repr.sequence)?;
+        if repr.serial_no != self.config.serial_no && self.last_serial_seen != Some(repr.serial_no)
+        {
+            self.event(Event::SerialMismatch {
+                ours: self.config.serial_no,
+                theirs: repr.serial_no,
+            });
+        }
+        self.last_serial_seen = Some(repr.serial_no);
+        Ok(Some(Beat {
+            stopped,
+            active: !stopped && repr.flags.contains(Flags::ACTIVE),
+            takeback: repr.flags.contains(Flags::TAKEBACK),
+        }))
+    }
+
+    /// A valid sign of life on `path`: reset its deadline and refusal count.
+    fn mark_path_alive(&mut self, path: Path, now: Instant) {
+        let deadtime = self.config.deadtime;
+        let Some(state) = self.path_mut(path) else {
+            return;
+        };
+        state.refused = 0;
+        state.deadline = now + deadtime;
+        let was_quiet = state.silent || !state.heard;
+        state.silent = false;
+        state.heard = true;
+        let deadline = state.deadline;
+        let reason = match path {
+            Path::Private => super::TimerReason::PrivateDeadline,
+            _ => super::TimerReason::PublicDeadline,
+        };
+        self.timers.set(reason, deadline);
+        if was_quiet {
+            self.event(Event::PathAlive { path });
+        }
+    }
+
+    fn on_beat(&mut self, now: Instant, path: Path, beat: Beat) {
+        self.counters.accepted += 1;
+        self.mark_path_alive(path, now);
+        if self.peer_dead.take().is_some() || self.peer_heard_since.is_none() {
+            self.peer_heard_since = Some(now);
+        }
+        self.peer.heard = true;
+        self.peer.stopped = beat.stopped;
+        self.peer.active = beat.active;
+        self.peer.takeback = beat.takeback;
+        if !self.active {
+            return;
+        }
+        if beat.active {
+            match self.role {
+                Role::Backup => {
+                    // Primary wins: one last beat (still ACTIVE, so the primary
+                    // re-announces over our ARP), then give up.
+                    self.send_to_partner(false, true, false);
+                    self.deactivate(now, GiveupReason::PrimaryWins);
+                }
+                Role::Primary => {
+                    self.event(Event::Reannounced);
+                    self.action(Action::RunActiveCmd);
+                    self.start_arp_burst(now);
+                }
+            }
+        } else if beat.takeback && self.role == Role::Backup && self.config.failback {
+            // VIPs down first, then STOPPED: never both active.
+            self.deactivate(now, GiveupReason::HandBack);
+            self.send_to_partner(true, false, false);
+        }
+    }
+
+    fn on_witness_reply(&mut self, now: Instant, bytes: &[u8]) {
+        let HeartbeatProtocol::V2(key) = &self.config.protocol else {
+            return;
+        };
+        let repr = match v2::Repr::parse_bytes(bytes, key) {
+            Ok(r) => r,
+            Err(e) => return self.reject(Some(Path::Arbiter), e.into()),
+        };
+        if repr.node_id != WITNESS_NODE_ID {
+            return self.reject(Some(Path::Arbiter), RejectReason::WrongNode);
+        }
+        let Some(lease) = self.lease.as_mut() else {
+            return;
+        };
+        if let Err(why) = lease
+            .window
+            .check_and_update(repr.incarnation, repr.sequence)
+        {
+            return self.reject(Some(Path::Arbiter), why);
+        }
+        let result = match repr.message {
+            v2::Message::LeaseGrant if repr.lease_holder == self.me => lease
+                .on_grant(repr.echo, repr.lease_ms)
+                .map(|until| Event::LeaseGranted { until }),
+            v2::Message::LeaseDeny => lease.on_deny(repr.echo).map(|()| Event::LeaseDenied {
+                holder: repr.lease_holder,
+            }),
+            _ => Err(RejectReason::Malformed),
+        };
+        match result {
+            Err(why) => self.reject(Some(Path::Arbiter), why),
+            Ok(event) => {
+                self.counters.witness_replies += 1;
+                self.event(event);
+                if let Event::LeaseGranted { until } = event {
+                    if self.active {
+                        self.timers.set(super::TimerReason::LeaseExpiry, until);
+                    } else if self.pending_takeover.is_none() || self.faulted() {
+                        // A grant we no longer want: hand it back.
+                        self.release_lease(now);
+                    }
+                }
+            }
+        }
+    }
+}
