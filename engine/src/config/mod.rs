@@ -64,7 +64,12 @@ pub struct Parsed {
 /// result holds every error and warning found, sorted by position.
 pub fn parse(file_name: &str, src: &[u8]) -> Result<Parsed, Diagnostics> {
     let (config, spans, mut diags) = parse::parse_source(file_name, src);
-    for problem in config.validate() {
+    let problems = if diags.len() > parse::MAX_DIAGNOSTICS {
+        Vec::new()
+    } else {
+        config.validate()
+    };
+    for problem in problems {
         // A key whose statement was rejected has been reported already: stay quiet about it.
         if spans.rejected.contains(&problem.place) {
             continue;

@@ -489,7 +489,7 @@ impl Eq for Comments {}
 
 /// Serialize a duration as (fractional) seconds, the unit lvs.cf uses.
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    if d.as_nanos() % 1_000_000_000 == 0 {
+    if Duration::from_secs(d.as_secs()) == *d {
         s.serialize_u64(d.as_secs())
     } else {
         s.serialize_f64(d.as_secs_f64())

@@ -61,6 +61,7 @@ struct Parser<'a> {
     spans: Spans,
     stack: Vec<Frame>,
     pending: Vec<String>,
+    started: bool,
 }
 
 /// Parse `src` (any bytes) into a model, the spans, and every problem found (unsorted).
@@ -72,6 +73,7 @@ pub(crate) fn parse_source(file: &str, src: &[u8]) -> (LvsConfig, Spans, Vec<Dia
         spans: Spans::default(),
         stack: Vec::new(),
         pending: Vec::new(),
+        started: false,
     };
     let mut last_line = 0;
     for (n, text) in lex::lines(src) {
@@ -137,6 +139,11 @@ impl Parser<'_> {
         let is_header = !first.quoted
             && matches!(first.text.as_str(), "virtual" | "server" | "failover")
             && !line.tokens.get(1).is_some_and(|t| t.punct && t.text == "=");
+        if !self.started {
+            // Comments before the first statement are the file's header.
+            self.started = true;
+            self.cfg.comments.header.append(&mut self.pending);
+        }
         if first.punct && first.text == "}" {
             self.close(&line);
         } else if is_header {

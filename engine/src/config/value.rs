@@ -272,9 +272,9 @@ pub(crate) fn parse_value(kind: Kind, toks: &[Token], line: &str) -> Result<Valu
                 .map_err(|e| (0, e.to_string()))
         }
         Kind::Flags => {
-            let t = single("a comma-separated list of scheduler flags")?;
             let mut set = BTreeSet::new();
-            for part in t.text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let parts = toks.iter().flat_map(|t| t.text.split(','));
+            for part in parts.map(str::trim).filter(|p| !p.is_empty()) {
                 match SchedulerFlag::ALL.iter().find(|f| f.as_str() == part) {
                     Some(f) => {
                         set.insert(*f);
