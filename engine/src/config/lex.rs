@@ -34,7 +34,7 @@ pub(crate) struct Line {
     pub tokens: Vec<Token>,
     /// A whole-line comment, or a trailing `# …` after a complete statement; starts with `#`.
     pub comment: Option<String>,
-    /// Problems (unterminated quote, unknown escape).
+    /// Problems (an unterminated quote).
     pub problems: Vec<LexProblem>,
 }
 
@@ -42,33 +42,29 @@ fn is_blank(c: char) -> bool {
     c == ' ' || c == '\t' || c == '\r' || c == '\u{b}' || c == '\u{c}'
 }
 
-/// Decode the escapes of `s` (`\n \r \t \\ \' \"`). Unknown escapes are kept as written and
-/// reported by their char offset in `s`.
-pub(crate) fn unescape(s: &str, unknown: &mut Vec<usize>) -> String {
+/// Decode the escapes of `s` (`\n \r \t \\ \' \"`). Any other backslash is kept as written,
+/// so a regular expression such as `HTTP/1\.[01]` needs no doubling.
+pub(crate) fn unescape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().enumerate().peekable();
-    while let Some((_, c)) = chars.next() {
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
         if c != '\\' {
             out.push(c);
             continue;
         }
-        match chars.peek().map(|&(i, c)| (i, c)) {
-            Some((_, 'n')) => out.push('\n'),
-            Some((_, 'r')) => out.push('\r'),
-            Some((_, 't')) => out.push('\t'),
-            Some((_, '\\')) => out.push('\\'),
-            Some((_, '\'')) => out.push('\''),
-            Some((_, '"')) => out.push('"'),
-            Some((i, other)) => {
-                unknown.push(i - 1);
-                out.push('\\');
-                out.push(other);
-            }
-            None => {
+        let decoded = match chars.peek() {
+            Some('n') => '\n',
+            Some('r') => '\r',
+            Some('t') => '\t',
+            Some('\\') => '\\',
+            Some('\'') => '\'',
+            Some('"') => '"',
+            _ => {
                 out.push('\\');
                 continue;
             }
-        }
+        };
+        out.push(decoded);
         chars.next();
     }
     out
@@ -133,12 +129,7 @@ pub(crate) fn split_line(text: &str, line_no: u32) -> Line {
             };
             let inner_start = start + 1;
             let inner_end = chars[end].0;
-            let mut unknown = Vec::new();
-            let decoded = unescape(&text[inner_start..inner_end], &mut unknown);
-            for u in unknown {
-                line.problems
-                    .push(unknown_escape(col(i + 1 + u), &chars, i + 1 + u));
-            }
+            let decoded = unescape(&text[inner_start..inner_end]);
             line.tokens.push(Token {
                 text: decoded,
                 pos: col(i),
@@ -160,12 +151,7 @@ pub(crate) fn split_line(text: &str, line_no: u32) -> Line {
             j += 1;
         }
         let end = chars.get(j).map_or(text.len(), |&(b, _)| b);
-        let mut unknown = Vec::new();
-        let decoded = unescape(&text[start..end], &mut unknown);
-        for u in unknown {
-            line.problems
-                .push(unknown_escape(col(i + u), &chars, i + u));
-        }
+        let decoded = unescape(&text[start..end]);
         line.tokens.push(Token {
             text: decoded,
             pos: col(i),
@@ -177,19 +163,6 @@ pub(crate) fn split_line(text: &str, line_no: u32) -> Line {
         i = j;
     }
     line
-}
-
-fn unknown_escape(pos: Pos, chars: &[(usize, char)], at: usize) -> LexProblem {
-    let what = chars
-        .get(at + 1)
-        .map_or(String::new(), |&(_, c)| c.to_string());
-    LexProblem {
-        pos,
-        error: false,
-        message: format!(
-            "unknown escape \\{what} is kept as written (known: \\n \\r \\t \\\\ \\' \\\")"
-        ),
-    }
 }
 
 /// The source split into lines: `(line number, text or the column of the first invalid
@@ -256,11 +229,9 @@ mod tests {
         assert!(l.tokens[2].quoted);
         let l = split_line(r#"expect = 'it\'s \"x\" \\ \t'"#, 1);
         assert_eq!(l.tokens[2].text, "it's \"x\" \\ \t");
-        let l = split_line(r#"expect = "a\qb""#, 1);
-        assert_eq!(l.tokens[2].text, "a\\qb");
-        assert_eq!(l.problems.len(), 1);
-        assert!(!l.problems[0].error);
-        assert_eq!(l.problems[0].pos, Pos::new(1, 12));
+        let l = split_line(r#"expect = "a\qb\.""#, 1);
+        assert_eq!(l.tokens[2].text, "a\\qb\\.");
+        assert!(l.problems.is_empty());
     }
 
     #[test]

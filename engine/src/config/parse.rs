@@ -368,8 +368,12 @@ impl Parser<'_> {
         let toks = &line.tokens;
         let key_tok = &toks[0];
         let Some(key) = keys::find(table, &key_tok.text) else {
-            let msg = unknown_key(&key_tok.text, target.scope_name(), table);
+            let (msg, meant) = unknown_key(&key_tok.text, target.scope_name(), table);
             self.error(key_tok.pos, msg);
+            if let Some(meant) = meant {
+                // A misspelt `adress` is not also a missing `address`.
+                self.spans.rejected.push(target.place(meant));
+            }
             return;
         };
         let eq = match toks.get(1) {
@@ -565,7 +569,11 @@ fn end_of(t: &Token) -> Pos {
 }
 
 /// "unknown key" with the block the key belongs to, or the closest key of this block.
-fn unknown_key<T>(name: &str, scope: &str, table: &'static [Key<T>]) -> String {
+fn unknown_key<T>(
+    name: &str,
+    scope: &str,
+    table: &'static [Key<T>],
+) -> (String, Option<&'static str>) {
     let homes: [(&str, bool, &str); 4] = [
         (
             "global",
@@ -589,7 +597,8 @@ fn unknown_key<T>(name: &str, scope: &str, table: &'static [Key<T>]) -> String {
         ),
     ];
     if let Some((home, _, place)) = homes.iter().find(|(h, found, _)| *found && *h != scope) {
-        return format!("`{name}` is not a {scope} key: it is a {home} key and goes {place}");
+        let msg = format!("`{name}` is not a {scope} key: it is a {home} key and goes {place}");
+        return (msg, None);
     }
     let what = if scope == "global" {
         "global key".to_string()
@@ -597,7 +606,10 @@ fn unknown_key<T>(name: &str, scope: &str, table: &'static [Key<T>]) -> String {
         format!("key in a `{scope}` block")
     };
     match did_you_mean(name, table.iter().map(|k| k.name)) {
-        Some(s) => format!("unknown {what} `{name}`: did you mean `{s}`?"),
-        None => format!("unknown {what} `{name}`"),
+        Some(s) => (
+            format!("unknown {what} `{name}`: did you mean `{s}`?"),
+            Some(s),
+        ),
+        None => (format!("unknown {what} `{name}`"), None),
     }
 }

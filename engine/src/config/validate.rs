@@ -238,13 +238,9 @@ fn validate_virtual(cfg: &LvsConfig, i: usize, v: &VirtualServer, out: &mut Out)
     }
     if let (true, Some(expect)) = (v.use_regex, &v.expect) {
         if let Err(e) = regex::RegexBuilder::new(expect).size_limit(1 << 20).build() {
-            let first = e
-                .to_string()
-                .lines()
-                .last()
-                .unwrap_or("")
-                .trim()
-                .to_string();
+            let text = e.to_string();
+            let last = text.lines().last().unwrap_or("").trim();
+            let first = last.strip_prefix("error: ").unwrap_or(last);
             out.error(
                 at(Some("expect")),
                 format!("expect is not a valid regular expression: {first}"),

@@ -308,7 +308,7 @@ pub(crate) fn parse_value(kind: Kind, toks: &[Token], line: &str) -> Result<Valu
                 }
                 let (start, end) = (toks[0].span.0, toks[toks.len() - 1].span.1);
                 let raw = line.get(start..end).unwrap_or("");
-                Ok(Value::Text(unescape(raw, &mut Vec::new())))
+                Ok(Value::Text(unescape(raw)))
             }
         },
     }
@@ -324,18 +324,18 @@ pub(crate) fn parse_uint(s: &str) -> Result<u64, String> {
         .strip_prefix("0x")
         .or_else(|| digits.strip_prefix("0X"))
     {
-        (16, h, "hexadecimal number")
+        (16, h, "a hexadecimal number")
     } else if digits.len() > 1 && digits.starts_with('0') {
         (
             8,
             &digits[1..],
-            "octal number (a leading 0 means octal, as in the original)",
+            "an octal number (a leading 0 means octal, as in the original)",
         )
     } else {
-        (10, digits, "number")
+        (10, digits, "a number")
     };
     if body.is_empty() || !body.chars().all(|c| c.is_digit(radix)) {
-        return Err(format!("expected a {what}, found `{s}`"));
+        return Err(format!("expected {what}, found `{s}`"));
     }
     u64::from_str_radix(body, radix).map_err(|_| format!("`{s}` is too large"))
 }
@@ -459,14 +459,22 @@ fn bare_ok(s: &str) -> bool {
         && !s.contains(|c: char| c.is_whitespace() || c.is_control() || c == '\\')
 }
 
-/// Write a text in double quotes with escapes.
+/// Write a text in double quotes with escapes. A backslash is doubled only where it would
+/// otherwise start an escape (or end the string), so regexes keep their look: `1\.[01]`.
 pub(crate) fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
-    for c in s.chars() {
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
         match c {
             '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
+            '\\' => match chars.peek() {
+                // Also before a char written as an escape (`\\` then `\n`, never `\` then `\n`).
+                Some('n' | 'r' | 't' | '\\' | '\'' | '"' | '\n' | '\r' | '\t') | None => {
+                    out.push_str("\\\\")
+                }
+                Some(_) => out.push('\\'),
+            },
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
@@ -623,6 +631,8 @@ mod tests {
         assert_eq!(t, "a b");
         assert!(val(Kind::Text { quote: true }, r#""a" b"#).is_err());
         assert_eq!(quote("a\"b\\\r\n\t"), r#""a\"b\\\r\n\t""#);
+        assert_eq!(quote(r"1\.[01]\"), r#""1\.[01]\\""#);
+        assert_eq!(quote(r"\n\\"), r#""\\n\\\\""#);
         assert_eq!(
             fmt_value(Kind::Text { quote: false }, &Value::Text("rsh".into())),
             "rsh"
