@@ -1,2 +1,9 @@
-//! `piranha`: the one binary of the piranha director stack (placeholder until the CLI lands).
-fn main() {}
+//! `piranha`: the one binary of the piranha director stack (Red Hat's Piranha rebuilt).
+//! Every subcommand lives in its own file under `cli/`.
+#![forbid(unsafe_code)]
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

@@ -1,0 +1,297 @@
+//! Validation beyond syntax: what the original (or the kernel) would reject or misbehave on.
+
+use core::fmt;
+use std::collections::BTreeMap;
+
+use super::diagnostics::Severity;
+use super::model::{HeartbeatProtocol, LvsConfig, Network, ServiceKind, VirtualServer};
+use super::value::fmt_duration;
+
+/// Where a [`Problem`] is, in model terms (block indexes and key names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// A global key, or the file as a whole (`key: None`).
+    Global {
+        /// The key, if one is to blame.
+        key: Option<&'static str>,
+    },
+    /// A virtual server (by index in [`LvsConfig::virtuals`]), or one of its keys.
+    Virtual {
+        /// Index of the virtual server.
+        index: usize,
+        /// The key, if one is to blame.
+        key: Option<&'static str>,
+    },
+    /// A real server, or one of its keys.
+    Server {
+        /// Index of its virtual server.
+        virtual_index: usize,
+        /// Index in [`VirtualServer::servers`].
+        index: usize,
+        /// The key, if one is to blame.
+        key: Option<&'static str>,
+    },
+    /// A failover block, or one of its keys.
+    Failover {
+        /// Index in [`LvsConfig::failovers`].
+        index: usize,
+        /// The key, if one is to blame.
+        key: Option<&'static str>,
+    },
+}
+
+/// A problem of a model: it says which block or key, not which line (see
+/// [`parse`](super::parse) for positions).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// Error (the config is refused) or warning.
+    pub severity: Severity,
+    /// What it is about.
+    pub place: Place,
+    /// What is wrong and what was expected.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.severity, self.message)
+    }
+}
+
+struct Out(Vec<Problem>);
+
+impl Out {
+    fn error(&mut self, place: Place, message: String) {
+        self.0.push(Problem {
+            severity: Severity::Error,
+            place,
+            message,
+        });
+    }
+    fn warning(&mut self, place: Place, message: String) {
+        self.0.push(Problem {
+            severity: Severity::Warning,
+            place,
+            message,
+        });
+    }
+}
+
+fn g(key: &'static str) -> Place {
+    Place::Global { key: Some(key) }
+}
+
+impl LvsConfig {
+    /// Check the meaning of the whole configuration. Returns every problem, errors and
+    /// warnings; the configuration is usable when none is a [`Severity::Error`].
+    pub fn validate(&self) -> Vec<Problem> {
+        let mut out = Out(Vec::new());
+        self.validate_globals(&mut out);
+        for (i, v) in self.virtuals.iter().enumerate() {
+            validate_virtual(self, i, v, &mut out);
+        }
+        self.validate_duplicate_services(&mut out);
+        self.validate_failovers(&mut out);
+        out.0
+    }
+
+    fn validate_globals(&self, out: &mut Out) {
+        if self.primary.is_none() {
+            out.error(
+                g("primary"),
+                "`primary` is required: the public IP address of the primary router".into(),
+            );
+        }
+        if self.keepalive.as_nanos() == 0 {
+            out.error(g("keepalive"), "keepalive must be greater than 0".into());
+        }
+        if self.deadtime <= self.keepalive {
+            out.error(
+                g("deadtime"),
+                format!(
+                    "deadtime ({}) must be greater than keepalive ({}): the partner would be declared dead between two heartbeats",
+                    fmt_duration(self.deadtime),
+                    fmt_duration(self.keepalive)
+                ),
+            );
+        }
+        if self.backup_active && self.backup.is_none() {
+            out.warning(
+                g("backup_active"),
+                "backup_active = 1 but no `backup` address: heartbeats have nowhere to go".into(),
+            );
+        }
+        if self.primary_private.is_some() != self.backup_private.is_some() {
+            let key = if self.primary_private.is_some() {
+                "primary_private"
+            } else {
+                "backup_private"
+            };
+            out.warning(
+                g(key),
+                "the private heartbeat path needs both `primary_private` and `backup_private`; it is unused".into(),
+            );
+        }
+        if self.heartbeat_protocol == Some(HeartbeatProtocol::V2)
+            && self.heartbeat_key_file.is_none()
+        {
+            out.error(
+                g("heartbeat_protocol"),
+                "heartbeat_protocol = v2 needs `heartbeat_key_file` (the shared key)".into(),
+            );
+        }
+        if self.reconcile_interval.as_nanos() == 0 {
+            out.error(
+                g("reconcile_interval"),
+                "reconcile_interval must be greater than 0".into(),
+            );
+        }
+        match self.service {
+            ServiceKind::Lvs if !self.failovers.is_empty() => out.warning(
+                g("service"),
+                "`failover` blocks are ignored with service = lvs".into(),
+            ),
+            ServiceKind::Fos if self.failovers.is_empty() => out.warning(
+                g("service"),
+                "service = fos but there is no `failover` block".into(),
+            ),
+            _ => {}
+        }
+    }
+
+    fn validate_duplicate_services(&self, out: &mut Out) {
+        let mut seen = BTreeMap::new();
+        for (i, v) in self.virtuals.iter().enumerate().filter(|(_, v)| v.active) {
+            let id = match (v.fwmark, &v.address) {
+                (Some(m), _) => format!("fwmark {m}"),
+                (None, Some(a)) => format!("{} {:?} port {}", a.ip, v.protocol, v.port),
+                (None, None) => continue,
+            };
+            if let Some(first) = seen.insert(id, i) {
+                let other = &self.virtuals[first].name;
+                out.error(
+                    Place::Virtual { index: i, key: None },
+                    format!(
+                        "virtual server `{}` is the same IPVS service as `{other}` (same {}): the kernel holds one",
+                        v.name,
+                        if v.fwmark.is_some() { "fwmark" } else { "VIP, protocol and port" }
+                    ),
+                );
+            }
+        }
+    }
+
+    fn validate_failovers(&self, out: &mut Out) {
+        for (i, f) in self.failovers.iter().enumerate() {
+            let at = |key| Place::Failover { index: i, key };
+            if f.address.is_none() && self.service == ServiceKind::Fos {
+                out.error(
+                    at(Some("address")),
+                    format!(
+                        "failover `{}` has no `address`: expected `address = IP DEVICE`",
+                        f.name
+                    ),
+                );
+            }
+            if f.send_program.is_some() && f.expect.is_none() {
+                out.error(
+                    at(Some("send_program")),
+                    "send_program needs `expect` (the output it must print)".into(),
+                );
+            }
+            if f.timeout.as_nanos() == 0 {
+                out.error(at(Some("timeout")), "timeout must be greater than 0".into());
+            }
+        }
+    }
+}
+
+fn validate_virtual(cfg: &LvsConfig, i: usize, v: &VirtualServer, out: &mut Out) {
+    let at = |key| Place::Virtual { index: i, key };
+    if v.address.is_none() {
+        out.error(
+            at(Some("address")),
+            format!(
+                "virtual server `{}` has no `address`: expected `address = VIP DEVICE`",
+                v.name
+            ),
+        );
+    }
+    if v.timeout.as_nanos() == 0 {
+        out.error(at(Some("timeout")), "timeout must be greater than 0".into());
+    }
+    if v.reentry < v.timeout {
+        out.error(
+            at(Some("reentry")),
+            format!(
+                "reentry ({}) must be at least timeout ({}): readmission counts reentry / timeout successful checks",
+                fmt_duration(v.reentry),
+                fmt_duration(v.timeout)
+            ),
+        );
+    }
+    if v.send_program.is_some() && v.expect.is_none() {
+        out.error(
+            at(Some("send_program")),
+            "send_program needs `expect` (the output it must print)".into(),
+        );
+    }
+    if let (true, Some(expect)) = (v.use_regex, &v.expect) {
+        if let Err(e) = regex::RegexBuilder::new(expect).size_limit(1 << 20).build() {
+            let text = e.to_string();
+            let last = text.lines().last().unwrap_or("").trim();
+            let first = last.strip_prefix("error: ").unwrap_or(last);
+            out.error(
+                at(Some("expect")),
+                format!("expect is not a valid regular expression: {first}"),
+            );
+        }
+    }
+    for flag in &v.scheduler_flags {
+        if flag.scheduler() != v.scheduler {
+            out.error(
+                at(Some("scheduler_flags")),
+                format!(
+                    "scheduler flag `{}` only applies to scheduler {}, not {}",
+                    flag.as_str(),
+                    flag.scheduler(),
+                    v.scheduler
+                ),
+            );
+        }
+    }
+    if v.pmask.is_some() && v.persistent.as_nanos() == 0 {
+        out.warning(
+            at(Some("pmask")),
+            "pmask has no effect without `persistent`".into(),
+        );
+    }
+    for (j, s) in v.servers.iter().enumerate() {
+        let sat = |key| Place::Server {
+            virtual_index: i,
+            index: j,
+            key,
+        };
+        let Some(addr) = s.address else {
+            out.error(
+                sat(Some("address")),
+                format!(
+                    "real server `{}` has no `address`: expected `address = IP`",
+                    s.name
+                ),
+            );
+            continue;
+        };
+        if let Some(vip) = &v.address {
+            if vip.ip.is_ipv4() != addr.is_ipv4() && cfg.network != Network::Tunnel {
+                out.error(
+                    sat(Some("address")),
+                    format!(
+                        "real server {addr} and VIP {} are of different IP families: only network = tunnel allows that",
+                        vip.ip
+                    ),
+                );
+            }
+        }
+    }
+}
