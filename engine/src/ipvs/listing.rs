@@ -13,7 +13,7 @@ use core::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr};
 
 use super::model::{
-    fmt_addr_port, Dest, Family, Forwarding, Service, ServiceFlags, ServiceKey, Table,
+    fmt_addr_port, Dest, Family, Forwarding, Service, ServiceFlags, ServiceKey, Table, Timeouts,
 };
 use crate::sched::Algorithm;
 
@@ -55,6 +55,14 @@ pub fn render(table: &Table, info: &ListingInfo) -> String {
         }
     }
     out
+}
+
+/// `ipvsadm -L --timeout`: `Timeout (tcp tcpfin udp): 900 120 300`, with the newline.
+pub fn render_timeouts(t: &Timeouts) -> String {
+    format!(
+        "Timeout (tcp tcpfin udp): {} {} {}\n",
+        t.tcp_s, t.tcpfin_s, t.udp_s
+    )
 }
 
 /// One service line, without the newline.
@@ -265,6 +273,32 @@ mod tests {
         let mut s = Service::new(key, Algorithm::Wrr);
         s.flags = ServiceFlags::SCHED1.with(ServiceFlags::SCHED3);
         assert_eq!(service_line(&s), "FWM  1 IPv6 wrr (flag-1,flag-3)");
+    }
+
+    #[test]
+    fn timeouts_line_and_zero_keeps_the_kernels_value() {
+        let kernel = Timeouts {
+            tcp_s: 900,
+            tcpfin_s: 120,
+            udp_s: 300,
+        };
+        assert_eq!(
+            render_timeouts(&kernel),
+            "Timeout (tcp tcpfin udp): 900 120 300\n"
+        );
+        let lvs_cf = Timeouts {
+            tcp_s: 0,
+            tcpfin_s: 30,
+            udp_s: 0,
+        };
+        assert_eq!(
+            lvs_cf.applied_to(kernel),
+            Timeouts {
+                tcp_s: 900,
+                tcpfin_s: 30,
+                udp_s: 300
+            }
+        );
     }
 
     #[test]

@@ -12,6 +12,6 @@ pub mod reconcile;
 
 pub use model::{
     ApplyError, Dest, DestConns, DestKey, Family, Forwarding, Op, Protocol, Service, ServiceEntry,
-    ServiceFlags, ServiceKey, Table, TunnelParams, TunnelType,
+    ServiceFlags, ServiceKey, Table, Timeouts, TunnelParams, TunnelType,
 };
 pub use reconcile::{reconcile, Ownership};

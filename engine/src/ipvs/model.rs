@@ -457,6 +457,48 @@ impl Dest {
     }
 }
 
+/// The global connection timeouts (`ipvsadm --set TCP TCPFIN UDP`, `IPVS_CMD_SET_CONFIG`), in
+/// seconds. Zero leaves the kernel's current value unchanged (as lvs.cf's default 0 means).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+pub struct Timeouts {
+    /// Established TCP connections (`tcp_timeout`).
+    pub tcp_s: u32,
+    /// TCP after FIN (`tcpfin_timeout`).
+    pub tcpfin_s: u32,
+    /// UDP (`udp_timeout`).
+    pub udp_s: u32,
+}
+
+impl Timeouts {
+    /// The values after setting `self` on a kernel holding `current` (zeros keep `current`).
+    pub const fn applied_to(self, current: Timeouts) -> Timeouts {
+        const fn pick(new: u32, old: u32) -> u32 {
+            if new == 0 {
+                old
+            } else {
+                new
+            }
+        }
+        Timeouts {
+            tcp_s: pick(self.tcp_s, current.tcp_s),
+            tcpfin_s: pick(self.tcpfin_s, current.tcpfin_s),
+            udp_s: pick(self.udp_s, current.udp_s),
+        }
+    }
+}
+
 /// One service and its destinations.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ServiceEntry {
