@@ -10,7 +10,7 @@
 //! `sh-port` for sh, `mh-fallback`, `mh-port` for mh, `flag-1..3` otherwise.
 
 use core::fmt::Write as _;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 
 use super::model::{
     fmt_addr_port, Dest, Family, Forwarding, Service, ServiceFlags, ServiceKey, Table, Timeouts,
@@ -145,7 +145,7 @@ pub const fn forwarding_word(fwd: Forwarding) -> &'static str {
 /// One destination line, without the newline. `family` is the service's.
 pub fn dest_line(family: Family, dest: &Dest) -> String {
     let mut name = fmt_addr_port(&dest.addr, dest.port);
-    if family == Family::Inet && matches!(dest.addr, IpAddr::V4(_)) {
+    if family == Family::Inet {
         name.truncate(28);
     }
     format!(

@@ -685,6 +685,24 @@ impl Table {
                 })
     }
 
+    /// `IPVS_CMD_FLUSH`: delete every service and destination.
+    pub fn flush(&mut self) {
+        self.services.clear();
+    }
+
+    /// Whether the kernel would accept this table as desired state: every service and
+    /// destination passes the checks [`Table::apply`] makes (ranges, families, netmask, pe).
+    /// Returns the first refusal in table order.
+    pub fn validate(&self) -> Result<(), ApplyError> {
+        for entry in self.services.values() {
+            check_service(&entry.service)?;
+            for dest in entry.dests.values() {
+                check_dest(&entry.service.key, dest)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Apply one op with the kernel's semantics; on error the table is unchanged.
     ///
     /// The kernel sets HASHED on every service it holds, so services added or edited here
@@ -943,6 +961,21 @@ mod tests {
         );
         bad6.netmask = 129;
         assert_eq!(t.apply(&Op::AddService(bad6)).unwrap_err().errno(), 22);
+    }
+
+    #[test]
+    fn validate_finds_what_apply_would_refuse() {
+        let k = tcp("10.0.0.1", 80);
+        let mut t = Table::new();
+        t.upsert_service(Service::new(k, Algorithm::Wlc));
+        t.upsert_dest(&k, dest("10.1.0.1", 80, 1));
+        assert_eq!(t.validate(), Ok(()));
+        let mut bad = dest("10.1.0.2", 80, 1);
+        bad.l_threshold = 1;
+        t.upsert_dest(&k, bad.clone());
+        assert_eq!(t.validate(), Err(ApplyError::OutOfRange(bad.key())));
+        t.flush();
+        assert_eq!((t.service_count(), t.validate()), (0, Ok(())));
     }
 
     #[test]
