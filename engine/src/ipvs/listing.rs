@@ -13,8 +13,9 @@ use core::fmt::Write as _;
 use std::net::Ipv4Addr;
 
 use super::model::{
-    fmt_addr_port, Dest, Family, Forwarding, Service, ServiceFlags, ServiceKey, Table, Timeouts,
+    fmt_addr_port, Dest, Family, Forwarding, Service, ServiceFlags, ServiceKey, Timeouts,
 };
+use super::table::Table;
 use crate::sched::Algorithm;
 
 /// What the header line shows (from `IPVS_CMD_GET_INFO`).

@@ -2,8 +2,8 @@
 //! actual table (a dump) into the desired one.
 //!
 //! # What is compared
-//! Services by [`ServiceKey`], destinations by [`DestKey`] within their service. HASHED and the
-//! connection counters are ignored ([`Service::same_config`], [`Dest::same_config`]).
+//! Services by [`ServiceKey`], destinations by [`DestKey`](super::model::DestKey) within their service. HASHED and the
+//! connection counters are ignored ([`Service::same_config`](super::model::Service::same_config), [`Dest::same_config`](super::model::Dest::same_config)).
 //!
 //! # Minimality
 //! Every difference costs exactly one op, and nothing else costs any:
@@ -31,7 +31,8 @@
 use core::cmp::Ordering;
 use std::collections::BTreeMap;
 
-use super::model::{Op, ServiceKey, Table};
+use super::model::ServiceKey;
+use super::table::{Op, Table};
 
 /// Which services reconcile may touch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
