@@ -10,11 +10,12 @@
 //! `sh-port` for sh, `mh-fallback`, `mh-port` for mh, `flag-1..3` otherwise.
 
 use core::fmt::Write as _;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 
 use super::model::{
-    fmt_addr_port, Dest, Family, Forwarding, Service, ServiceFlags, ServiceKey, Table,
+    fmt_addr_port, Dest, Family, Forwarding, Service, ServiceFlags, ServiceKey, Timeouts,
 };
+use super::table::Table;
 use crate::sched::Algorithm;
 
 /// What the header line shows (from `IPVS_CMD_GET_INFO`).
@@ -55,6 +56,14 @@ pub fn render(table: &Table, info: &ListingInfo) -> String {
         }
     }
     out
+}
+
+/// `ipvsadm -L --timeout`: `Timeout (tcp tcpfin udp): 900 120 300`, with the newline.
+pub fn render_timeouts(t: &Timeouts) -> String {
+    format!(
+        "Timeout (tcp tcpfin udp): {} {} {}\n",
+        t.tcp_s, t.tcpfin_s, t.udp_s
+    )
 }
 
 /// One service line, without the newline.
@@ -137,7 +146,7 @@ pub const fn forwarding_word(fwd: Forwarding) -> &'static str {
 /// One destination line, without the newline. `family` is the service's.
 pub fn dest_line(family: Family, dest: &Dest) -> String {
     let mut name = fmt_addr_port(&dest.addr, dest.port);
-    if family == Family::Inet && matches!(dest.addr, IpAddr::V4(_)) {
+    if family == Family::Inet {
         name.truncate(28);
     }
     format!(
@@ -265,6 +274,32 @@ mod tests {
         let mut s = Service::new(key, Algorithm::Wrr);
         s.flags = ServiceFlags::SCHED1.with(ServiceFlags::SCHED3);
         assert_eq!(service_line(&s), "FWM  1 IPv6 wrr (flag-1,flag-3)");
+    }
+
+    #[test]
+    fn timeouts_line_and_zero_keeps_the_kernels_value() {
+        let kernel = Timeouts {
+            tcp_s: 900,
+            tcpfin_s: 120,
+            udp_s: 300,
+        };
+        assert_eq!(
+            render_timeouts(&kernel),
+            "Timeout (tcp tcpfin udp): 900 120 300\n"
+        );
+        let lvs_cf = Timeouts {
+            tcp_s: 0,
+            tcpfin_s: 30,
+            udp_s: 0,
+        };
+        assert_eq!(
+            lvs_cf.applied_to(kernel),
+            Timeouts {
+                tcp_s: 900,
+                tcpfin_s: 30,
+                udp_s: 300
+            }
+        );
     }
 
     #[test]

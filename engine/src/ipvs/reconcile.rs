@@ -2,8 +2,8 @@
 //! actual table (a dump) into the desired one.
 //!
 //! # What is compared
-//! Services by [`ServiceKey`], destinations by [`DestKey`] within their service. HASHED and the
-//! connection counters are ignored ([`Service::same_config`], [`Dest::same_config`]).
+//! Services by [`ServiceKey`], destinations by [`DestKey`](super::model::DestKey) within their service. HASHED and the
+//! connection counters are ignored ([`Service::same_config`](super::model::Service::same_config), [`Dest::same_config`](super::model::Dest::same_config)).
 //!
 //! # Minimality
 //! Every difference costs exactly one op, and nothing else costs any:
@@ -28,7 +28,11 @@
 //! existing services. Within each group, ipvsadm's order. Applying the ops in order to `actual`
 //! with [`Table::apply`] never fails if `desired` is itself valid for the kernel.
 
-use super::model::{Op, ServiceKey, Table};
+use core::cmp::Ordering;
+use std::collections::BTreeMap;
+
+use super::model::ServiceKey;
+use super::table::{Op, Table};
 
 /// Which services reconcile may touch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -41,6 +45,8 @@ pub enum Ownership {
 }
 
 /// The minimal ordered list of ops turning `actual` into `desired` (see the module docs).
+///
+/// One ordered merge over both tables: O(services + destinations), no lookups.
 pub fn reconcile(desired: &Table, actual: &Table, scope: Ownership) -> Vec<Op> {
     let mut del_services: Vec<Op> = Vec::new();
     let mut del_dests: Vec<Op> = Vec::new();
@@ -49,49 +55,44 @@ pub fn reconcile(desired: &Table, actual: &Table, scope: Ownership) -> Vec<Op> {
     let mut add_services: Vec<Op> = Vec::new();
     let mut add_dests: Vec<Op> = Vec::new();
 
-    if scope == Ownership::WholeTable {
-        del_services.extend(
-            actual
-                .services
-                .keys()
-                .filter(|k| !desired.services.contains_key(k))
-                .map(|k| Op::DelService(*k)),
-        );
-    }
-
-    for (key, want) in &desired.services {
+    merge(&desired.services, &actual.services, |key, want, have| {
         let service: ServiceKey = *key;
-        let Some(have) = actual.services.get(key) else {
-            add_services.push(Op::AddService(want.service.clone()));
-            add_services.extend(want.dests.values().map(|d| Op::AddDest {
-                service,
-                dest: d.clone(),
-            }));
-            continue;
-        };
-        if !want.service.same_config(&have.service) {
-            edit_services.push(Op::EditService(want.service.clone()));
-        }
-        del_dests.extend(
-            have.dests
-                .keys()
-                .filter(|d| !want.dests.contains_key(d))
-                .map(|d| Op::DelDest { service, dest: *d }),
-        );
-        for (dkey, dest) in &want.dests {
-            match have.dests.get(dkey) {
-                None => add_dests.push(Op::AddDest {
-                    service,
-                    dest: dest.clone(),
-                }),
-                Some(cur) if !cur.same_config(dest) => edit_dests.push(Op::EditDest {
-                    service,
-                    dest: dest.clone(),
-                }),
-                Some(_) => {}
+        match (want, have) {
+            (None, Some(_)) => {
+                if scope == Ownership::WholeTable {
+                    del_services.push(Op::DelService(service));
+                }
             }
+            (Some(want), None) => {
+                add_services.push(Op::AddService(want.service.clone()));
+                add_services.extend(want.dests.values().map(|d| Op::AddDest {
+                    service,
+                    dest: d.clone(),
+                }));
+            }
+            (Some(want), Some(have)) => {
+                if !want.service.same_config(&have.service) {
+                    edit_services.push(Op::EditService(want.service.clone()));
+                }
+                merge(&want.dests, &have.dests, |dkey, w, h| match (w, h) {
+                    (None, Some(_)) => del_dests.push(Op::DelDest {
+                        service,
+                        dest: *dkey,
+                    }),
+                    (Some(w), None) => add_dests.push(Op::AddDest {
+                        service,
+                        dest: w.clone(),
+                    }),
+                    (Some(w), Some(h)) if !h.same_config(w) => edit_dests.push(Op::EditDest {
+                        service,
+                        dest: w.clone(),
+                    }),
+                    _ => {}
+                });
+            }
+            (None, None) => unreachable!("merge yields keys present on one side at least"),
         }
-    }
+    });
 
     let mut ops = del_services;
     ops.append(&mut del_dests);
@@ -100,6 +101,39 @@ pub fn reconcile(desired: &Table, actual: &Table, scope: Ownership) -> Vec<Op> {
     ops.append(&mut add_services);
     ops.append(&mut add_dests);
     ops
+}
+
+/// Walk two sorted maps together, calling `f` once per key with the value on each side.
+fn merge<'a, K: Ord, A, B>(
+    left: &'a BTreeMap<K, A>,
+    right: &'a BTreeMap<K, B>,
+    mut f: impl FnMut(&'a K, Option<&'a A>, Option<&'a B>),
+) {
+    let mut l = left.iter().peekable();
+    let mut r = right.iter().peekable();
+    loop {
+        let order = match (l.peek(), r.peek()) {
+            (None, None) => return,
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some((lk, _)), Some((rk, _))) => lk.cmp(rk),
+        };
+        match order {
+            Ordering::Less => {
+                let (k, a) = l.next().expect("peeked");
+                f(k, Some(a), None);
+            }
+            Ordering::Greater => {
+                let (k, b) = r.next().expect("peeked");
+                f(k, None, Some(b));
+            }
+            Ordering::Equal => {
+                let (k, a) = l.next().expect("peeked");
+                let (_, b) = r.next().expect("peeked");
+                f(k, Some(a), Some(b));
+            }
+        }
+    }
 }
 
 #[cfg(test)]

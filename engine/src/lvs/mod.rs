@@ -95,6 +95,43 @@ pub struct RealId {
     pub port: u16,
 }
 
+impl RealId {
+    /// A per-nanny seed for the first check's jitter, from the director's seed and this
+    /// identity (FNV-1a over the fields): stable across reloads and restarts, different for
+    /// every real server, so nannies started together spread over one interval.
+    pub fn nanny_seed(&self, base_seed: u64) -> u64 {
+        let mut bytes: Vec<u8> = Vec::with_capacity(48);
+        bytes.extend_from_slice(&base_seed.to_le_bytes());
+        match self.service {
+            ServiceKey::Addr {
+                protocol,
+                addr,
+                port,
+            } => {
+                bytes.push(protocol.number());
+                push_addr(&mut bytes, &addr);
+                bytes.extend_from_slice(&port.to_le_bytes());
+            }
+            ServiceKey::Fwmark { family, mark } => {
+                bytes.extend_from_slice(&family.number().to_le_bytes());
+                bytes.extend_from_slice(&mark.to_le_bytes());
+            }
+        }
+        push_addr(&mut bytes, &self.addr);
+        bytes.extend_from_slice(&self.port.to_le_bytes());
+        bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+    }
+}
+
+fn push_addr(bytes: &mut Vec<u8>, addr: &IpAddr) {
+    match addr {
+        IpAddr::V4(a) => bytes.extend_from_slice(&a.octets()),
+        IpAddr::V6(a) => bytes.extend_from_slice(&a.octets()),
+    }
+}
+
 impl VirtualSpec {
     /// The IPVS service for this virtual server.
     pub fn service(&self) -> Service {

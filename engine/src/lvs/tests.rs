@@ -203,7 +203,7 @@ impl Rig {
 
     fn start(&mut self, list: Vec<(RealId, NannyConfig)>) {
         for (rid, cfg) in list {
-            let seed = u64::from(rid.port) ^ (self.nannies.len() as u64);
+            let seed = rid.nanny_seed(42);
             let n = Nanny::new(cfg, rid.addr, rid.port, seed, self.now).unwrap();
             self.nannies.insert(rid, n);
         }
@@ -358,4 +358,14 @@ fn flapping_server_moves_sorry_server_through_nannies() {
         dests(&rig.table(&specs)),
         [("10.11.12.1:80".to_string(), 1)]
     );
+}
+
+#[test]
+fn nanny_seeds_differ_per_real_server_and_follow_the_base_seed() {
+    let v = http();
+    let a = id(&v, 1);
+    let b = id(&v, 2);
+    assert_eq!(a.nanny_seed(1), a.nanny_seed(1));
+    assert_ne!(a.nanny_seed(1), b.nanny_seed(1));
+    assert_ne!(a.nanny_seed(1), a.nanny_seed(2));
 }
