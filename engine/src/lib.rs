@@ -21,6 +21,7 @@
 #![deny(missing_docs)]
 
 pub mod config;
+pub mod director;
 pub mod ipvs;
 pub mod lvs;
 pub mod nanny;

@@ -1,0 +1,896 @@
+//! director: one router's whole brain — pulse, lvs and the nannies — as one sans-IO machine.
+//!
+//! # Contract
+//!
+//! - Inputs: [`Director::handle_input`] with `now` and an [`Input`]; [`Director::handle_timeout`]
+//!   when [`Director::poll_timeout`] is due (spurious or early calls are harmless).
+//! - After every input drain [`Director::poll_output`] until `None`, executing outputs **in
+//!   order** (pulse's takeover and giveup sequences are ordered: VIPs go down before STOPPED
+//!   leaves), then re-arm one timer at [`Director::poll_timeout`].
+//! - The driver reports the result of every [`Output::ApplyIpvs`] with [`Input::IpvsApplied`],
+//!   of every [`Output::DumpIpvs`] with [`Input::IpvsDumped`], of every
+//!   [`Output::StartProbe`] with [`Input::ProbeDone`].
+//! - Operator misuse (draining a real server that does not exist) is a [`DirectorError`]; every
+//!   decision and every trouble from the network or the kernel is an [`Event`].
+//!
+//! # How the pieces meet
+//!
+//! Pulse decides active/backup and emits an ordered action sequence; the director executes it:
+//! `StartLvs` starts one nanny per active real server of each active virtual server and puts
+//! the services in the table; `StopLvs` stops them and deletes our services; address actions
+//! become VIP outputs (pulse sees all VIPs as one address, [`ALL_VIPS`], so a reload may change
+//! the VIP set without re-indexing pulse). Each nanny verdict changes the desired table
+//! ([`crate::lvs::desired_table`]); the director diffs it against what it believes the kernel
+//! holds and emits only the difference (one changed real server = one op). Every
+//! `reconcile_interval` it asks for a dump of the kernel's table and repairs drift — hand edits,
+//! a flushed table — against the kernel's truth, not against its own memory.
+
+mod map;
+#[cfg(test)]
+mod tests;
+
+pub use map::{arbiter_lease, role_for, MapError};
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::SocketAddr;
+
+use crate::ipvs::{reconcile, Op, Ownership, ServiceKey, Table};
+use crate::lvs::{self, RealId, VirtualSpec};
+use crate::nanny::{
+    Nanny, NannyEvent, NannyOutput, NannyTimer, ProbeId, ProbeResult, ProbeSpec, RealState,
+};
+use crate::ports::{IpvsTimeouts, SyncDaemon, VipAddr};
+use crate::pulse::{self, Action, Address, Pulse, PulseConfig, Role, Transmit};
+use crate::time::{Duration, Instant};
+
+/// The index pulse uses for "every VIP of every active virtual server".
+pub const ALL_VIPS: u32 = 0;
+
+/// Bound on queued outputs between drains (a takeover with many VIPs is the largest burst).
+const MAX_QUEUED_OUTPUTS: usize = 1 << 16;
+
+/// Everything one router's director runs on; built from lvs.cf by
+/// [`DirectorConfig::from_lvs_cf`].
+#[derive(Debug, Clone)]
+pub struct DirectorConfig {
+    /// Heartbeat and failover.
+    pub pulse: PulseConfig,
+    /// Every virtual server (active or not), in file order.
+    pub virtuals: Vec<VirtualSpec>,
+    /// The distinct VIPs of the active virtual servers, brought up on takeover.
+    pub vips: Vec<VipAddr>,
+    /// The NAT router address (lvs.cf `nat_router`, `network = nat` only).
+    pub nat_router: Option<VipAddr>,
+    /// lvs.cf `active_cmd`, split (no shell).
+    pub active_cmd: Option<Vec<String>>,
+    /// lvs.cf `inactive_cmd`, split (no shell).
+    pub inactive_cmd: Option<Vec<String>>,
+    /// The IPVS connection timeouts (`tcp_timeout`...; zero keeps the kernel's).
+    pub timeouts: IpvsTimeouts,
+    /// `syncdaemon`: the interface and sync id.
+    pub sync_daemon: Option<(String, u8)>,
+    /// How often the kernel table is dumped and drift repaired.
+    pub reconcile_interval: Duration,
+    /// lvs.cf `hard_shutdown`: an IPVS refusal counts as the lvs child failing (fail over).
+    pub hard_shutdown: bool,
+}
+
+/// An input to the director.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// A heartbeat datagram arrived.
+    Heartbeat {
+        /// Its source.
+        from: SocketAddr,
+        /// Its payload.
+        bytes: Vec<u8>,
+    },
+    /// A heartbeat send on this path was answered with ICMP port unreachable.
+    SendRefused(pulse::Path),
+    /// A probe finished.
+    ProbeDone {
+        /// The ticket from [`Output::StartProbe`].
+        ticket: u64,
+        /// What it saw.
+        result: ProbeResult,
+    },
+    /// The kernel's table, as dumped after [`Output::DumpIpvs`].
+    IpvsDumped(Table),
+    /// The outcome of the last [`Output::ApplyIpvs`]: `Ok`, or how many ops went through and
+    /// why the next one was refused.
+    IpvsApplied(Result<(), (usize, String)>),
+    /// A monitored link went down (`monitor_links`).
+    LinkDown,
+    /// The monitored link is back.
+    LinkUp,
+    /// SIGTERM: hand over and stop.
+    Shutdown,
+}
+
+/// Something for the driver to do, or to record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// Send a heartbeat (or witness) datagram.
+    Transmit(Transmit),
+    /// Apply these ops to the kernel's IPVS table, in order; report with [`Input::IpvsApplied`].
+    ApplyIpvs(Vec<Op>),
+    /// Dump the kernel's table; report with [`Input::IpvsDumped`].
+    DumpIpvs,
+    /// Set the global IPVS timeouts.
+    SetIpvsTimeouts(IpvsTimeouts),
+    /// Start, switch or stop the connection-sync daemon.
+    SetSyncDaemon(SyncDaemon),
+    /// Bring an address up.
+    AddVip(VipAddr),
+    /// Take an address down (idempotent).
+    RemoveVip(VipAddr),
+    /// Send one gratuitous ARP for an address.
+    Announce(VipAddr),
+    /// Run a command (active_cmd / inactive_cmd), no shell.
+    RunCommand(Vec<String>),
+    /// Run a probe; report with [`Input::ProbeDone`] and this ticket.
+    StartProbe {
+        /// Ticket to report back.
+        ticket: u64,
+        /// What to run.
+        spec: ProbeSpec,
+    },
+    /// A decision or a trouble, for the log and the timeline.
+    Event(Event),
+}
+
+/// Why the director's table changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum IpvsCause {
+    /// lvs started or stopped, a nanny verdict, a reload.
+    Change,
+    /// The kernel's dump differed from what we believed (hand edit, flush, lost op).
+    Drift,
+}
+
+/// A decision or trouble, as the log and the simulator's timeline show it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// From pulse.
+    Pulse(pulse::Event),
+    /// A nanny's verdict on a real server.
+    Real {
+        /// Virtual server name.
+        virtual_name: String,
+        /// Real server name.
+        server: String,
+        /// What happened.
+        event: NannyEvent,
+    },
+    /// lvs started (nannies running, services going in).
+    LvsStarted {
+        /// Number of nannies started.
+        nannies: usize,
+    },
+    /// lvs stopped.
+    LvsStopped,
+    /// Ops sent to the kernel.
+    IpvsOps {
+        /// How many.
+        count: usize,
+        /// Why.
+        cause: IpvsCause,
+    },
+    /// The kernel refused an op.
+    IpvsRefused {
+        /// The kernel's words.
+        reason: String,
+    },
+    /// A new configuration is running.
+    Reloaded {
+        /// Nannies kept with their health.
+        kept: usize,
+        /// Nannies started.
+        started: usize,
+        /// Nannies stopped.
+        stopped: usize,
+    },
+    /// A reload changed something that only a restart applies; the old value stays.
+    ReloadNeedsRestart {
+        /// What.
+        what: &'static str,
+    },
+    /// An operator drained or enabled a real server.
+    Override {
+        /// Virtual server name.
+        virtual_name: String,
+        /// Real server name.
+        server: String,
+        /// Drained (true) or enabled.
+        drained: bool,
+    },
+}
+
+/// Operator or driver misuse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DirectorError {
+    /// The pulse configuration is invalid.
+    #[error("pulse: {0}")]
+    Pulse(#[from] pulse::ConfigError),
+    /// No such virtual server / real server.
+    #[error("no real server {server:?} in virtual server {virtual_name:?}")]
+    UnknownRealServer {
+        /// Virtual server name.
+        virtual_name: String,
+        /// Real server name.
+        server: String,
+    },
+    /// A probe ticket that is not outstanding.
+    #[error("no outstanding probe {0}")]
+    UnknownProbe(u64),
+}
+
+/// Why the director wants to be woken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimerReason {
+    /// A pulse timer.
+    Pulse(pulse::TimerReason),
+    /// A nanny timer.
+    Nanny(RealId, NannyTimer),
+    /// Time to dump the kernel table and repair drift.
+    Reconcile,
+}
+
+/// One real server's state, for `piranha status`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RealStatus {
+    /// Real server name.
+    pub name: String,
+    /// `addr:port`.
+    pub address: String,
+    /// What the nanny says (None while lvs is not running here).
+    pub state: Option<RealState>,
+}
+
+/// One virtual server's state, for `piranha status`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct VirtualStatus {
+    /// Name.
+    pub name: String,
+    /// The IPVS service.
+    pub service: String,
+    /// Its real servers.
+    pub servers: Vec<RealStatus>,
+}
+
+/// A snapshot for `piranha status`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Status {
+    /// primary or backup.
+    pub role: String,
+    /// Whether this router holds the VIPs.
+    pub active: bool,
+    /// What it believes of its partner.
+    pub peer: String,
+    /// Last takeover or giveup: when and why.
+    pub last_change: Option<(Instant, String)>,
+    /// Virtual servers.
+    pub virtuals: Vec<VirtualStatus>,
+}
+
+#[derive(Debug)]
+struct Slot {
+    nanny: Nanny,
+    virtual_name: String,
+    server: String,
+}
+
+/// One router's director. See the module docs for the contract.
+#[derive(Debug)]
+pub struct Director {
+    config: DirectorConfig,
+    pulse: Pulse,
+    seed: u64,
+    lvs_running: bool,
+    nannies: BTreeMap<RealId, Slot>,
+    /// Nanny wakeups, earliest first, and each nanny's current entry.
+    schedule: BTreeSet<(Instant, RealId)>,
+    scheduled_at: BTreeMap<RealId, Instant>,
+    tickets: BTreeMap<u64, (RealId, ProbeId)>,
+    next_ticket: u64,
+    drained: BTreeSet<(String, String)>,
+    /// Our belief of the kernel table: the last dump plus the ops applied since.
+    believed: Table,
+    /// Services this director created (and so may delete).
+    owned: BTreeSet<ServiceKey>,
+    dump_in_flight: bool,
+    /// Ops emitted after the outstanding dump was requested: the driver executes outputs in
+    /// order, so the dump will not show them, and they are replayed onto it.
+    ops_after_dump: Vec<Op>,
+    /// lvs started and the kernel's table is not known yet: hold ops until the dump.
+    awaiting_first_dump: bool,
+    next_reconcile: Option<Instant>,
+    last_change: Option<(Instant, String)>,
+    outputs: VecDeque<Output>,
+}
+
+impl Director {
+    /// A director for this router's `role`. `incarnation` must grow at every daemon start (see
+    /// pulse); `seed` spreads the nannies' first checks.
+    pub fn new(
+        config: DirectorConfig,
+        role: Role,
+        incarnation: u64,
+        seed: u64,
+        now: Instant,
+    ) -> Result<Director, DirectorError> {
+        let pulse = Pulse::new(config.pulse.clone(), role, incarnation, now)?;
+        let mut d = Director {
+            config,
+            pulse,
+            seed,
+            lvs_running: false,
+            nannies: BTreeMap::new(),
+            schedule: BTreeSet::new(),
+            scheduled_at: BTreeMap::new(),
+            tickets: BTreeMap::new(),
+            next_ticket: 0,
+            drained: BTreeSet::new(),
+            believed: Table::new(),
+            owned: BTreeSet::new(),
+            dump_in_flight: false,
+            ops_after_dump: Vec::new(),
+            awaiting_first_dump: false,
+            next_reconcile: None,
+            last_change: None,
+            outputs: VecDeque::new(),
+        };
+        d.drain_pulse(now);
+        Ok(d)
+    }
+
+    /// The configuration running.
+    pub fn config(&self) -> &DirectorConfig {
+        &self.config
+    }
+
+    /// Whether this router is active (holds the VIPs, runs lvs).
+    pub fn is_active(&self) -> bool {
+        self.pulse.is_active()
+    }
+
+    /// The pulse machine (read-only: counters, peer state, role).
+    pub fn pulse(&self) -> &Pulse {
+        &self.pulse
+    }
+
+    /// Whether pulse has shut down (after [`Input::Shutdown`]): the driver may exit once the
+    /// outputs are drained.
+    pub fn is_shut_down(&self) -> bool {
+        self.pulse.is_shut_down()
+    }
+
+    /// The table the kernel must hold now (empty while inactive).
+    pub fn desired_table(&self) -> Table {
+        if !self.lvs_running {
+            return Table::new();
+        }
+        lvs::desired_table(&self.config.virtuals, |id| {
+            self.nannies.get(id).map(|s| s.nanny.real_state())
+        })
+    }
+
+    /// A snapshot for `piranha status`.
+    pub fn status(&self) -> Status {
+        let virtuals = self
+            .config
+            .virtuals
+            .iter()
+            .map(|v| VirtualStatus {
+                name: v.name.clone(),
+                service: v.key.to_string(),
+                servers: v
+                    .servers
+                    .iter()
+                    .map(|r| RealStatus {
+                        name: r.name.clone(),
+                        address: SocketAddr::new(r.addr, r.port).to_string(),
+                        state: self
+                            .nannies
+                            .get(&v.real_id(r))
+                            .map(|s| s.nanny.real_state()),
+                    })
+                    .collect(),
+            })
+            .collect();
+        Status {
+            role: format!("{:?}", self.pulse.role()).to_lowercase(),
+            active: self.pulse.is_active(),
+            peer: format!("{:?}", self.pulse.peer_state()),
+            last_change: self.last_change.clone(),
+            virtuals,
+        }
+    }
+
+    /// Feed one input. See the module docs.
+    pub fn handle_input(&mut self, now: Instant, input: Input) -> Result<(), DirectorError> {
+        match input {
+            Input::Heartbeat { from, bytes } => self.pulse.handle_heartbeat(now, from, &bytes),
+            Input::SendRefused(path) => self.pulse.handle_send_refused(now, path),
+            Input::LinkDown => self.pulse.handle_link_down(now),
+            Input::LinkUp => self.pulse.handle_link_up(now),
+            Input::Shutdown => self.pulse.handle_shutdown(now),
+            Input::ProbeDone { ticket, result } => {
+                let (id, probe) = self
+                    .tickets
+                    .remove(&ticket)
+                    .ok_or(DirectorError::UnknownProbe(ticket))?;
+                // A nanny stopped since (giveup, reload) no longer cares.
+                if let Some(slot) = self.nannies.get_mut(&id) {
+                    // The nanny's watchdog may already have failed the probe: that is the
+                    // nanny's verdict, and this late answer is not an error of the driver's.
+                    let _ = slot.nanny.handle_probe_result(now, probe, &result);
+                    self.drain_nanny(now, id);
+                }
+            }
+            Input::IpvsDumped(actual) => {
+                self.dump_in_flight = false;
+                self.believed = actual;
+                for op in std::mem::take(&mut self.ops_after_dump) {
+                    let _ = self.believed.apply(&op);
+                }
+                let cause = if self.awaiting_first_dump {
+                    IpvsCause::Change
+                } else {
+                    IpvsCause::Drift
+                };
+                self.awaiting_first_dump = false;
+                self.sync_table(now, cause);
+            }
+            Input::IpvsApplied(result) => {
+                if let Err((_, reason)) = result {
+                    self.push(Output::Event(Event::IpvsRefused { reason }));
+                    if self.config.hard_shutdown && self.lvs_running {
+                        self.pulse.handle_child_failed(now);
+                    }
+                    // What the kernel holds is now unknown: ask it.
+                    self.request_dump();
+                }
+            }
+        }
+        self.drain_pulse(now);
+        Ok(())
+    }
+
+    /// Drain (`drained = true`) or enable a real server at runtime, by lvs.cf names. Kept across
+    /// lvs restarts and reloads while the real server exists.
+    pub fn handle_override(
+        &mut self,
+        now: Instant,
+        virtual_name: &str,
+        server: &str,
+        drained: bool,
+    ) -> Result<(), DirectorError> {
+        let id = self
+            .config
+            .virtuals
+            .iter()
+            .filter(|v| v.name == virtual_name)
+            .flat_map(|v| {
+                v.servers
+                    .iter()
+                    .filter(|r| r.name == server)
+                    .map(|r| v.real_id(r))
+            })
+            .next()
+            .ok_or_else(|| DirectorError::UnknownRealServer {
+                virtual_name: virtual_name.to_string(),
+                server: server.to_string(),
+            })?;
+        let key = (virtual_name.to_string(), server.to_string());
+        if drained {
+            self.drained.insert(key);
+        } else {
+            self.drained.remove(&key);
+        }
+        self.push(Output::Event(Event::Override {
+            virtual_name: virtual_name.to_string(),
+            server: server.to_string(),
+            drained,
+        }));
+        if let Some(slot) = self.nannies.get_mut(&id) {
+            if drained {
+                slot.nanny.handle_drain(now);
+            } else {
+                slot.nanny.handle_enable(now);
+            }
+            self.drain_nanny(now, id);
+        }
+        Ok(())
+    }
+
+    /// Apply a new configuration (SIGHUP). Nannies of unchanged real servers keep their health;
+    /// changed schedulers and persistence reach the kernel through the next diff. Settings only a
+    /// restart can apply (heartbeat addresses, timing, protocol) keep their old values and say so.
+    pub fn handle_reload(&mut self, now: Instant, new: DirectorConfig) {
+        let old_pulse = &self.config.pulse;
+        let addrs_changed = old_pulse.primary != new.pulse.primary
+            || old_pulse.backup != new.pulse.backup
+            || old_pulse.heartbeat_port != new.pulse.heartbeat_port;
+        let timing_changed =
+            old_pulse.keepalive != new.pulse.keepalive || old_pulse.deadtime != new.pulse.deadtime;
+        if addrs_changed {
+            self.push(Output::Event(Event::ReloadNeedsRestart {
+                what: "heartbeat addresses",
+            }));
+        }
+        if timing_changed {
+            self.push(Output::Event(Event::ReloadNeedsRestart {
+                what: "keepalive/deadtime",
+            }));
+        }
+        let plan = lvs::reload_plan(&self.config.virtuals, &new.virtuals);
+        let (kept, mut started, mut stopped) = (plan.keep.len(), 0, 0);
+        let old_vips = std::mem::take(&mut self.config.vips);
+        let old_nat = self.config.nat_router.take();
+        let pulse_cfg = self.config.pulse.clone();
+        self.config = DirectorConfig {
+            pulse: pulse_cfg,
+            ..new
+        };
+        if self.lvs_running {
+            for id in &plan.stop {
+                self.stop_nanny(id);
+                stopped += 1;
+            }
+            for (id, weight) in &plan.reweight {
+                if let Some(slot) = self.nannies.get_mut(id) {
+                    let _ = slot.nanny.handle_set_weight(now, *weight);
+                }
+                self.drain_nanny(now, *id);
+            }
+            for (id, _) in &plan.start {
+                if self.start_nanny(now, *id) {
+                    started += 1;
+                }
+            }
+            // Addresses: the new set up (and announced), the vanished ones down.
+            let new_addrs: Vec<VipAddr> = self
+                .config
+                .vips
+                .iter()
+                .chain(self.config.nat_router.as_ref())
+                .cloned()
+                .collect();
+            for old in old_vips.iter().chain(old_nat.as_ref()) {
+                if !new_addrs.contains(old) {
+                    self.push(Output::RemoveVip(old.clone()));
+                }
+            }
+            for vip in &new_addrs {
+                if !old_vips.contains(vip) && old_nat.as_ref() != Some(vip) {
+                    self.push(Output::AddVip(vip.clone()));
+                    self.push(Output::Announce(vip.clone()));
+                }
+            }
+            self.sync_table(now, IpvsCause::Change);
+        }
+        self.push(Output::Event(Event::Reloaded {
+            kept,
+            started,
+            stopped,
+        }));
+    }
+
+    /// Wake up: run every due timer. Spurious calls are harmless.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.pulse.handle_timeout(now);
+        self.drain_pulse(now);
+        // Bounded: each nanny is due at most once per call (it reschedules into the future).
+        let due: Vec<RealId> = self
+            .schedule
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .map(|(_, id)| *id)
+            .collect();
+        for id in due {
+            if let Some(slot) = self.nannies.get_mut(&id) {
+                slot.nanny.handle_timeout(now);
+                self.drain_nanny(now, id);
+            }
+        }
+        if self.next_reconcile.is_some_and(|t| t <= now) {
+            self.next_reconcile = Some(now + self.config.reconcile_interval);
+            self.request_dump();
+        }
+    }
+
+    /// The next output, if any.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// The earliest deadline and why.
+    pub fn poll_timeout(&self) -> Option<(Instant, TimerReason)> {
+        let mut best: Option<(Instant, TimerReason)> = self
+            .pulse
+            .poll_timeout()
+            .map(|(t, r)| (t, TimerReason::Pulse(r)));
+        let mut consider = |t: Instant, r: TimerReason| {
+            if best.is_none_or(|(b, _)| t < b) {
+                best = Some((t, r));
+            }
+        };
+        if let Some(&(t, id)) = self.schedule.first() {
+            let reason = self
+                .nannies
+                .get(&id)
+                .and_then(|s| s.nanny.poll_timeout())
+                .map_or(NannyTimer::Check, |(_, r)| r);
+            consider(t, TimerReason::Nanny(id, reason));
+        }
+        if let Some(t) = self.next_reconcile {
+            consider(t, TimerReason::Reconcile);
+        }
+        best
+    }
+
+    fn push(&mut self, out: Output) {
+        debug_assert!(
+            self.outputs.len() < MAX_QUEUED_OUTPUTS,
+            "outputs not drained"
+        );
+        if self.outputs.len() < MAX_QUEUED_OUTPUTS {
+            self.outputs.push_back(out);
+        }
+    }
+
+    fn drain_pulse(&mut self, now: Instant) {
+        while let Some(out) = self.pulse.poll_output() {
+            match out {
+                pulse::Output::Transmit(t) => self.push(Output::Transmit(t)),
+                pulse::Output::Event(e) => {
+                    match e {
+                        pulse::Event::TookOver { why } => {
+                            self.last_change = Some((now, format!("took over: {why:?}")));
+                        }
+                        pulse::Event::GaveUp { why } => {
+                            self.last_change = Some((now, format!("gave up: {why:?}")));
+                        }
+                        _ => {}
+                    }
+                    self.push(Output::Event(Event::Pulse(e)));
+                }
+                pulse::Output::Action(a) => self.run_action(now, a),
+            }
+        }
+    }
+
+    fn addresses(&self, a: Address) -> Vec<VipAddr> {
+        match a {
+            Address::NatRouter => self.config.nat_router.iter().cloned().collect(),
+            Address::Vip(_) => self.config.vips.clone(),
+        }
+    }
+
+    fn run_action(&mut self, now: Instant, action: Action) {
+        match action {
+            Action::RemoveStaleVips => {
+                let all: Vec<VipAddr> = self
+                    .config
+                    .vips
+                    .iter()
+                    .chain(self.config.nat_router.as_ref())
+                    .cloned()
+                    .collect();
+                for vip in all {
+                    self.push(Output::RemoveVip(vip));
+                }
+            }
+            Action::RunActiveCmd => {
+                if let Some(argv) = self.config.active_cmd.clone() {
+                    self.push(Output::RunCommand(argv));
+                }
+            }
+            Action::RunInactiveCmd => {
+                if let Some(argv) = self.config.inactive_cmd.clone() {
+                    self.push(Output::RunCommand(argv));
+                }
+            }
+            Action::SyncDaemonMaster | Action::SyncDaemonBackup => {
+                let master = action == Action::SyncDaemonMaster;
+                if let Some(state) = self.config.sync_daemon_state(master) {
+                    self.push(Output::SetSyncDaemon(state));
+                }
+            }
+            Action::AddressUp(a) => {
+                for vip in self.addresses(a) {
+                    self.push(Output::AddVip(vip));
+                }
+            }
+            Action::Announce(a) => {
+                for vip in self.addresses(a) {
+                    self.push(Output::Announce(vip));
+                }
+            }
+            Action::AddressDown(a) => {
+                for vip in self.addresses(a) {
+                    self.push(Output::RemoveVip(vip));
+                }
+            }
+            Action::StartLvs => self.start_lvs(now),
+            Action::StopLvs => self.stop_lvs(now),
+        }
+    }
+
+    fn start_lvs(&mut self, now: Instant) {
+        if self.lvs_running {
+            return;
+        }
+        self.lvs_running = true;
+        if self.config.timeouts != IpvsTimeouts::default() {
+            self.push(Output::SetIpvsTimeouts(self.config.timeouts));
+        }
+        let ids: Vec<RealId> = lvs::nanny_configs(&self.config.virtuals)
+            .into_keys()
+            .collect();
+        let mut started = 0;
+        for id in ids {
+            if self.start_nanny(now, id) {
+                started += 1;
+            }
+        }
+        self.push(Output::Event(Event::LvsStarted { nannies: started }));
+        // Learn what the kernel holds before the first diff: a restart after a crash finds our
+        // old services there, and reconciling against the truth keeps them instead of failing
+        // on "already exists".
+        self.next_reconcile = Some(now + self.config.reconcile_interval);
+        self.awaiting_first_dump = true;
+        self.request_dump();
+    }
+
+    fn stop_lvs(&mut self, _now: Instant) {
+        if !self.lvs_running {
+            return;
+        }
+        self.lvs_running = false;
+        let ids: Vec<RealId> = self.nannies.keys().copied().collect();
+        for id in &ids {
+            self.stop_nanny(id);
+        }
+        debug_assert!(self.schedule.is_empty() && self.nannies.is_empty());
+        self.tickets.clear();
+        let ops: Vec<Op> = self
+            .owned
+            .iter()
+            .filter(|k| self.believed.get(k).is_some())
+            .map(|k| Op::DelService(*k))
+            .collect();
+        self.owned.clear();
+        self.next_reconcile = None;
+        self.awaiting_first_dump = false;
+        self.emit_ops(ops, IpvsCause::Change);
+        self.push(Output::Event(Event::LvsStopped));
+    }
+
+    /// Start the nanny of `id` if the configuration has it. Returns whether one started.
+    fn start_nanny(&mut self, now: Instant, id: RealId) -> bool {
+        let Some((v, r)) = self.config.virtuals.iter().find_map(|v| {
+            v.active_servers()
+                .find(|r| v.real_id(r) == id)
+                .map(|r| (v.clone(), r.clone()))
+        }) else {
+            return false;
+        };
+        // Each nanny's jitter seed: the director's seed mixed with its identity, so the spread is
+        // reproducible and independent of start order.
+        let seed = self.seed
+            ^ u64::from(id.port).rotate_left(48)
+            ^ match id.addr {
+                std::net::IpAddr::V4(a) => u64::from(u32::from(a)),
+                std::net::IpAddr::V6(a) => (u128::from(a) as u64) ^ ((u128::from(a) >> 64) as u64),
+            };
+        let Ok(mut nanny) = Nanny::new(v.nanny_config(&r), id.addr, id.port, seed, now) else {
+            // Zero timeout or absurd weight: the validator refuses those; never panic here.
+            return false;
+        };
+        if self.drained.contains(&(v.name.clone(), r.name.clone())) {
+            nanny.handle_drain(now);
+        }
+        self.nannies.insert(
+            id,
+            Slot {
+                nanny,
+                virtual_name: v.name.clone(),
+                server: r.name.clone(),
+            },
+        );
+        self.drain_nanny(now, id);
+        true
+    }
+
+    fn stop_nanny(&mut self, id: &RealId) {
+        self.nannies.remove(id);
+        if let Some(at) = self.scheduled_at.remove(id) {
+            self.schedule.remove(&(at, *id));
+        }
+        self.tickets.retain(|_, (rid, _)| rid != id);
+    }
+
+    fn drain_nanny(&mut self, now: Instant, id: RealId) {
+        let mut changed = false;
+        while let Some(out) = self
+            .nannies
+            .get_mut(&id)
+            .and_then(|s| s.nanny.poll_output())
+        {
+            match out {
+                NannyOutput::StartProbe { id: probe, spec } => {
+                    let ticket = self.next_ticket;
+                    self.next_ticket += 1;
+                    self.tickets.insert(ticket, (id, probe));
+                    self.push(Output::StartProbe { ticket, spec });
+                }
+                NannyOutput::Event(event) => {
+                    changed |= !matches!(event, NannyEvent::CheckFailed { .. });
+                    let slot = &self.nannies[&id];
+                    let ev = Event::Real {
+                        virtual_name: slot.virtual_name.clone(),
+                        server: slot.server.clone(),
+                        event,
+                    };
+                    self.push(Output::Event(ev));
+                }
+            }
+        }
+        // Re-file the nanny's wakeup.
+        if let Some(at) = self.scheduled_at.remove(&id) {
+            self.schedule.remove(&(at, id));
+        }
+        if let Some((at, _)) = self.nannies.get(&id).and_then(|s| s.nanny.poll_timeout()) {
+            self.schedule.insert((at, id));
+            self.scheduled_at.insert(id, at);
+        }
+        if changed {
+            self.sync_table(now, IpvsCause::Change);
+        }
+    }
+
+    fn request_dump(&mut self) {
+        if !self.dump_in_flight {
+            self.dump_in_flight = true;
+            self.ops_after_dump.clear();
+            self.push(Output::DumpIpvs);
+        }
+    }
+
+    /// Diff the desired table against our belief of the kernel's and emit the difference.
+    fn sync_table(&mut self, _now: Instant, cause: IpvsCause) {
+        if !self.lvs_running || self.awaiting_first_dump {
+            return;
+        }
+        let desired = self.desired_table();
+        let mut ops: Vec<Op> = self
+            .owned
+            .iter()
+            .filter(|k| desired.get(k).is_none() && self.believed.get(k).is_some())
+            .map(|k| Op::DelService(*k))
+            .collect();
+        ops.extend(reconcile(&desired, &self.believed, Ownership::AllowForeign));
+        self.owned = desired.services.keys().copied().collect();
+        self.emit_ops(ops, cause);
+    }
+
+    fn emit_ops(&mut self, ops: Vec<Op>, cause: IpvsCause) {
+        if ops.is_empty() {
+            return;
+        }
+        for op in &ops {
+            // Our belief follows what we asked for; a refusal triggers a dump that corrects it.
+            let _ = self.believed.apply(op);
+        }
+        if self.dump_in_flight {
+            self.ops_after_dump.extend(ops.iter().cloned());
+        }
+        self.push(Output::Event(Event::IpvsOps {
+            count: ops.len(),
+            cause,
+        }));
+        self.push(Output::ApplyIpvs(ops));
+    }
+}
