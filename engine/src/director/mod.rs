@@ -777,14 +777,7 @@ impl Director {
         }) else {
             return false;
         };
-        // Each nanny's jitter seed: the director's seed mixed with its identity, so the spread is
-        // reproducible and independent of start order.
-        let seed = self.seed
-            ^ u64::from(id.port).rotate_left(48)
-            ^ match id.addr {
-                std::net::IpAddr::V4(a) => u64::from(u32::from(a)),
-                std::net::IpAddr::V6(a) => (u128::from(a) as u64) ^ ((u128::from(a) >> 64) as u64),
-            };
+        let seed = id.nanny_seed(self.seed);
         let Ok(mut nanny) = Nanny::new(v.nanny_config(&r), id.addr, id.port, seed, now) else {
             // Zero timeout or absurd weight: the validator refuses those; never panic here.
             return false;
