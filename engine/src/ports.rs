@@ -18,6 +18,7 @@ use async_trait::async_trait;
 
 use crate::ipvs::{Op, Table};
 use crate::nanny::{ProbeResult, ProbeSpec};
+use crate::pulse::Path;
 use crate::time::Duration;
 
 /// A failure reported by a backend.
@@ -120,25 +121,13 @@ pub trait Vips: Send + Sync {
     async fn announce(&self, vip: &VipAddr, style: ArpStyle) -> Result<(), PortError>;
 }
 
-/// Which of the two heartbeat paths a datagram travels (lvs.cf `primary`/`backup` vs
-/// `primary_private`/`backup_private`).
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
-pub enum HeartbeatPath {
-    /// The public addresses.
-    Public,
-    /// The private addresses.
-    Private,
-}
-
 /// What the heartbeat transport received.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HeartbeatRecv {
     /// A datagram from `from` on `path`.
     Datagram {
         /// The path it arrived on.
-        path: HeartbeatPath,
+        path: Path,
         /// The sender.
         from: SocketAddr,
         /// The payload, at most one datagram.
@@ -148,15 +137,16 @@ pub enum HeartbeatRecv {
     /// (ECONNREFUSED on a connected UDP socket): its host is up but its daemon is not.
     Refused {
         /// The path whose send was refused.
-        path: HeartbeatPath,
+        path: Path,
     },
 }
 
-/// The UDP heartbeat transport: one connected socket per path, bound to this node's address.
+/// The UDP heartbeat transport: one connected socket per path (public, private, and the
+/// arbiter's), bound to this node's address.
 #[async_trait]
 pub trait HeartbeatTransport: Send + Sync {
     /// Send one heartbeat datagram to the partner on `path`.
-    async fn send(&self, path: HeartbeatPath, bytes: &[u8]) -> Result<(), PortError>;
+    async fn send(&self, path: Path, bytes: &[u8]) -> Result<(), PortError>;
     /// Wait for the next datagram or refusal on any path.
     async fn recv(&self) -> Result<HeartbeatRecv, PortError>;
 }
