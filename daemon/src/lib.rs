@@ -7,3 +7,5 @@
 //! Status: not yet written (issues "The real backend and the daemon" and "The Piranha
 //! Configuration Tool"). Nothing here is used yet.
 #![deny(missing_docs)]
+
+pub mod control;
