@@ -394,25 +394,30 @@ impl Parser<'_> {
             }
         };
         let values = &toks[2..];
-        if values.is_empty() {
-            self.error(
-                end_of(eq),
-                format!("expected a value after `{} =`", key.name),
-            );
-            return;
-        }
-        let value = match parse_value(key.kind, values, text) {
-            Ok(v) => v,
-            Err((i, msg)) => {
-                let at = values.get(i).map_or(values[0].pos, |t| t.pos);
-                self.error(at, format!("{}: {msg}", key.name));
-                self.spans.rejected.push(target.place(key.name));
-                return;
+        // `key =` with nothing after it: the GUI may leave a field empty. Lenient, but said.
+        let value = if values.is_empty() {
+            let what = if key.default == "-" {
+                "stays unset".to_string()
+            } else {
+                format!("keeps its default ({})", key.default)
+            };
+            let msg = format!("`{}` has no value: it {what}", key.name);
+            self.warning(end_of(eq), msg);
+            None
+        } else {
+            match parse_value(key.kind, values, text) {
+                Ok(v) => Some(v),
+                Err((i, msg)) => {
+                    let at = values.get(i).map_or(values[0].pos, |t| t.pos);
+                    self.error(at, format!("{}: {msg}", key.name));
+                    self.spans.rejected.push(target.place(key.name));
+                    return;
+                }
             }
         };
         let span = KeySpan {
             key: key_tok.pos,
-            value: values[0].pos,
+            value: values.first().map_or(end_of(eq), |t| t.pos),
         };
         let file = self.file;
         let comments = self.take_comments(line);
@@ -428,7 +433,9 @@ impl Parser<'_> {
             return;
         }
         spans.insert(key.name, span);
-        (key.set)(target, value);
+        if let Some(value) = value {
+            (key.set)(target, value);
+        }
         if !comments.is_empty() {
             T::comments(target)
                 .keys
