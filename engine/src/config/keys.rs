@@ -259,7 +259,7 @@ pub fn reference_table() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::value::fmt_value;
+    use crate::config::write::fmt_value;
 
     fn check_defaults<T>(table: &[Key<T>], dflt: &T) {
         for (i, k) in table.iter().enumerate() {
@@ -284,9 +284,8 @@ mod tests {
 
     #[test]
     fn documented_defaults_are_the_model_defaults() {
-        let mut g = LvsConfig::default();
+        let g = LvsConfig::default();
         check_defaults(GLOBAL, &g);
-        g.syncd_iface = "x".into();
         check_defaults(VIRTUAL, &VirtualServer::new("v"));
         check_defaults(SERVER, &RealServer::new("s"));
         check_defaults(FAILOVER, &Failover::new("f"));
