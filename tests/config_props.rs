@@ -406,6 +406,8 @@ proptest! {
     #[test]
     fn line_soup_never_panics(lines in proptest::collection::vec(line(), 0..40)) {
         check_bytes(lines.concat().as_bytes())?;
+        // With `primary` first, more of the soup parses and exercises the writer.
+        check_bytes(format!("primary = 10.0.0.1\n{}", lines.concat()).as_bytes())?;
     }
 }
 

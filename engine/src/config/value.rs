@@ -418,7 +418,14 @@ pub(crate) fn parse_netmask(s: &str) -> Result<IpAddr, String> {
 
 /// A network device name as the kernel allows it (an alias `eth0:1` is fine).
 pub(crate) fn check_device(s: &str) -> Result<(), String> {
-    if s.is_empty() || s.len() > 15 || s == "." || s == ".." || s.contains(['/', ' ']) {
+    let odd = |c: char| c == '/' || c == '"' || c == '\'' || c == '\\' || c.is_whitespace();
+    if s.is_empty()
+        || s.len() > 15
+        || s == "."
+        || s == ".."
+        || s.starts_with('#')
+        || s.contains(odd)
+    {
         return Err(format!(
             "`{s}` is not a device name: expected 1 to 15 characters without `/`, e.g. eth0 or eth0:1"
         ));
