@@ -42,6 +42,8 @@
 //!   beat and takes over (the PeerStandby rule).
 //! - Child failure / link down → give up if active, send STOPPED now, and keep sending
 //!   STOPPED instead of RUNNING until the fault clears; a faulted router never takes over.
+//!   When the fault clears the primary listens for `deadtime` again before the
+//!   PeerStandby rule applies (its STOPPED may have just made the backup active).
 //! - [`Pulse::handle_shutdown`] (SIGTERM): give up if active, STOPPED on every path, release
 //!   the lease, stop.
 //!
@@ -299,7 +301,10 @@ impl Pulse {
             Fault::LinkDown => self.link_down = false,
         }
         if !self.faulted() {
+            // Our STOPPED may just have made the partner active and its ACTIVE beat may
+            // still be on the way: listen again before the PeerStandby rule may fire.
             self.healthy_since = now;
+            self.listen_end = self.listen_end.max(now + self.config.deadtime);
             self.send_beats(now);
             self.evaluate(now);
         }
