@@ -62,7 +62,10 @@
 //! router renews every lease/4 and gives up (sending STOPPED) when its lease runs out
 //! unrenewed. The witness grants to at most one router at a time and expiry is judged on the
 //! holder's side from the time the request was sent minus a margin, so no partition or crash
-//! makes both routers active. The price: a router that reaches neither its partner nor the
+//! makes both routers active. A restarted witness grants nothing for one lease (it forgot
+//! who held it) but says so in its denials; the active router, if its lease is still valid
+//! when that denial arrives, counts the grace as its lease, so a witness restart does not
+//! interrupt service. The price: a router that reaches neither its partner nor the
 //! witness never takes over, and a partition that cuts the active router from the witness
 //! stops the service until one router reaches the witness again.
 

@@ -190,9 +190,16 @@ impl Pulse {
             v2::Message::LeaseGrant if repr.lease_holder == self.me => lease
                 .on_grant(repr.echo, repr.lease_ms)
                 .map(|until| Event::LeaseGranted { until }),
-            v2::Message::LeaseDeny => lease.on_deny(repr.echo).map(|()| Event::LeaseDenied {
-                holder: repr.lease_holder,
-            }),
+            v2::Message::LeaseDeny => {
+                lease
+                    .on_deny(repr.echo, repr.lease_ms, now)
+                    .map(|extended| match extended {
+                        Some(until) => Event::LeaseBridged { until },
+                        None => Event::LeaseDenied {
+                            holder: repr.lease_holder,
+                        },
+                    })
+            }
             _ => Err(RejectReason::Malformed),
         };
         match result {
@@ -200,7 +207,7 @@ impl Pulse {
             Ok(event) => {
                 self.counters.witness_replies += 1;
                 self.event(event);
-                if let Event::LeaseGranted { until } = event {
+                if let Event::LeaseGranted { until } | Event::LeaseBridged { until } = event {
                     if self.active {
                         self.timers.set(super::TimerReason::LeaseExpiry, until);
                     } else if self.pending_takeover.is_none() || self.faulted() {

@@ -9,7 +9,9 @@
 //!   handled. Otherwise it is denied, naming the holder.
 //! - LEASE_RELEASE from the holder frees the lease at once (graceful hand-over).
 //! - After the witness (re)starts it grants nothing for `max_lease`: a lease granted by its
-//!   previous run may still be held, and it has forgotten it.
+//!   previous run may still be held, and it has forgotten it. During this grace its denials
+//!   carry (in `lease_ms`) how long it will still grant nobody, which lets the router that is
+//!   active keep its VIPs across a witness restart (see `pulse`'s lease docs).
 //! - Requests are authenticated with the shared key and must be fresh (replay window per
 //!   router); everything else is dropped and counted.
 
@@ -153,8 +155,14 @@ impl Witness {
             } else {
                 self.holder.map_or(NodeId::NONE, |(h, _)| h)
             };
+            // During the grace: "nobody will be granted for this long" (rounded down).
+            let grace_ms = if holder == NodeId::NONE {
+                u32::try_from((self.grace_until - now).as_millis()).unwrap_or(u32::MAX)
+            } else {
+                0
+            };
             self.counters.denied += 1;
-            let reply = self.reply(v2::Message::LeaseDeny, holder, 0, req.sequence);
+            let reply = self.reply(v2::Message::LeaseDeny, holder, grace_ms, req.sequence);
             return Ok((Some(reply), WitnessEvent::Denied { node, holder }));
         }
         let asked = Duration::from_millis(u64::from(req.lease_ms));
@@ -261,7 +269,7 @@ mod tests {
     fn grace_then_grant_then_deny_other_then_expiry() {
         let mut w = witness(secs(0));
         let (r, ev) = ask(&mut w, secs(5), &request(1, 1, 10_000));
-        assert_eq!(r.message, v2::Message::LeaseDeny);
+        assert_eq!((r.message, r.lease_ms), (v2::Message::LeaseDeny, 5_000));
         assert_eq!(
             ev,
             WitnessEvent::Denied {

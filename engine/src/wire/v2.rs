@@ -10,7 +10,7 @@
 //! | 6  | 2  | flags        | bit 0 ACTIVE (sender holds the VIPs), bit 1 TAKEBACK (fail-back: the primary asks the active backup to hand over), bit 2 FAULT (sender has a child/link fault); other bits reserved, carried as-is |
 //! | 8  | 4  | node id      | the sender |
 //! | 12 | 4  | lease holder | grant/deny/release: the node the lease is (or stays) with; else 0 |
-//! | 16 | 4  | lease ms     | request: wanted duration; grant: granted duration; else 0 |
+//! | 16 | 4  | lease ms     | request: wanted duration; grant: granted duration; deny from a witness in its start-up grace: how long it grants nobody; else 0 |
 //! | 20 | 4  | reserved     | must be zero |
 //! | 24 | 8  | incarnation  | the sender's boot epoch: grows at every (re)start |
 //! | 32 | 8  | sequence     | grows with every packet within one incarnation |
