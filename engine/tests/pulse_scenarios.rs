@@ -14,6 +14,8 @@ use piranha_engine::pulse::{
 };
 use piranha_engine::time::{Duration, Instant};
 use piranha_engine::wire::v2::{self, Flags, Key, NodeId};
+use rand_chacha::rand_core::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
 const PRIMARY_PUB: [u8; 4] = [192, 168, 26, 9];
 const PRIMARY_PRIV: [u8; 4] = [10, 11, 12, 9];
@@ -124,6 +126,10 @@ struct Pair {
     sent: Vec<(Instant, usize, Path, Vec<u8>)>,
     dual_active: Duration,
     dual_active_since: Option<Instant>,
+    witness_incarnation: u64,
+    /// Extra random one-way delay per datagram (0 = none), from `rng`.
+    jitter_ms_max: u64,
+    rng: ChaCha8Rng,
 }
 
 const P: usize = 0;
@@ -163,6 +169,9 @@ impl Pair {
             sent: Vec::new(),
             dual_active: Duration::ZERO,
             dual_active_since: None,
+            witness_incarnation: 1,
+            jitter_ms_max: 0,
+            rng: ChaCha8Rng::seed_from_u64(0),
         }
     }
 
@@ -203,6 +212,32 @@ impl Pair {
         self.drain(i);
         self.routers[i].pulse = None;
         self.check();
+    }
+
+    /// The witness restarts: it forgets the holder.
+    fn restart_witness(&mut self) {
+        let Some(a) = self.routers[P].config.arbiter else {
+            return;
+        };
+        self.witness_incarnation += 1;
+        self.witness = Some(Witness::new(
+            WitnessConfig {
+                key: key(),
+                max_lease: a.lease,
+                routers: [NodeId(1), NodeId(2)],
+            },
+            self.witness_incarnation,
+            self.now,
+        ));
+    }
+
+    fn delay(&mut self) -> Duration {
+        let jitter = if self.jitter_ms_max == 0 {
+            0
+        } else {
+            self.rng.next_u64() % (self.jitter_ms_max * 1000)
+        };
+        self.latency + Duration::from_micros(jitter)
     }
 
     fn active(&self, i: usize) -> bool {
@@ -270,7 +305,7 @@ impl Pair {
                         Path::Private => self.addrs(i).private.unwrap(),
                         _ => self.addrs(i).public,
                     };
-                    let at = self.now + self.latency;
+                    let at = self.now + self.delay();
                     self.enqueue(
                         at,
                         to,
@@ -320,7 +355,7 @@ impl Pair {
                 };
                 let (reply, _) = w.handle_request(self.now, from, &bytes);
                 if let (Some(reply), true) = (reply, self.witness_link_up[from_node]) {
-                    let at = self.now + self.latency;
+                    let at = self.now + self.delay();
                     self.enqueue(
                         at,
                         Node::Router(from_node),
@@ -352,7 +387,7 @@ impl Pair {
                         self.drain(j);
                     }
                     None if back_up => {
-                        let at = self.now + self.latency;
+                        let at = self.now + self.delay();
                         self.enqueue(at, Node::Router(from_node), Delivery::Refused { path });
                     }
                     None => {}
@@ -792,4 +827,176 @@ fn legacy_mode_is_unauthenticated_a_forged_stopped_moves_the_vips() {
     b.handle_heartbeat(ms(10_000), from, &[0xbd, 0xda, 0xbd, 0xad]);
     pair.drain(B);
     assert!(pair.active(B));
+}
+
+#[test]
+fn witness_restart_does_not_interrupt_the_active_router() {
+    let mut pair = Pair::start_both(with_arbiter(config(Proto::V2)));
+    pair.run_until(ms(30_000));
+    assert!(pair.active(P));
+    pair.restart_witness();
+    pair.run_until(ms(120_000));
+    assert!(pair.active(P) && !pair.active(B));
+    assert_eq!(pair.giveups(P), vec![]);
+    // Renewals during the witness's grace (30 s to 38 s) were granted (GRACE grants).
+    let renewed_in_grace = pair
+        .events_of(P)
+        .iter()
+        .filter(|(t, e)| {
+            matches!(e, Event::LeaseGranted { .. }) && *t > ms(30_000) && *t < ms(38_000)
+        })
+        .count();
+    assert_eq!(renewed_in_grace, 4, "one renewal every lease/4 = 2 s");
+    // After the grace the witness knows the primary again.
+    let holder = pair.witness.as_ref().unwrap().holder(pair.now).map(|h| h.0);
+    assert_eq!(holder, Some(NodeId(1)));
+    assert!(!pair.ever_dual_active());
+}
+
+#[test]
+fn legacy_pair_crash_one_path_and_partition_behave_like_v2() {
+    // Crash: takeover exactly deadtime after the last RUNNING arrived.
+    let mut pair = Pair::start_both(config(Proto::Legacy));
+    pair.run_until(ms(20_000));
+    pair.crash_host(P);
+    pair.run_until(ms(30_000));
+    assert_eq!(
+        pair.takeovers(B),
+        vec![(
+            ms(24_001),
+            TakeoverReason::PeerDead(PeerDeadReason::Deadtime)
+        )]
+    );
+    // One path lost: nothing happens.
+    for lose_public in [true, false] {
+        let mut pair = Pair::start_both(config(Proto::Legacy));
+        pair.run_until(ms(20_000));
+        if lose_public {
+            pair.public_up = false;
+        } else {
+            pair.private_up = false;
+        }
+        pair.run_until(ms(100_000));
+        assert!(pair.active(P) && !pair.active(B) && !pair.ever_dual_active());
+    }
+    // Partition: both active, then the RUNNING tie-break within one keepalive of healing.
+    let mut pair = Pair::start_both(config(Proto::Legacy));
+    pair.run_until(ms(20_000));
+    pair.public_up = false;
+    pair.private_up = false;
+    pair.run_until(ms(40_000));
+    assert!(pair.active(P) && pair.active(B));
+    pair.public_up = true;
+    pair.private_up = true;
+    pair.run_until(ms(60_000));
+    assert!(pair.active(P) && !pair.active(B));
+    let (t, why) = pair.giveups(B)[0];
+    assert_eq!(why, GiveupReason::PrimaryWins);
+    assert!(t <= ms(42_001), "{t}");
+}
+
+// ----- seeded fault swarm --------------------------------------------------------------
+
+/// One random fault, applied at the current time.
+fn random_fault(pair: &mut Pair, rng: &mut ChaCha8Rng, restarts: &mut u32) {
+    let i = (rng.next_u64() % 2) as usize;
+    match rng.next_u64() % 10 {
+        0 => pair.public_up = !pair.public_up,
+        1 => pair.private_up = !pair.private_up,
+        2 => pair.witness_link_up[i] = !pair.witness_link_up[i],
+        3 if pair.routers[i].pulse.is_some() => pair.crash_host(i),
+        4 if pair.routers[i].pulse.is_some() => pair.kill_daemon(i),
+        5 if pair.routers[i].pulse.is_some() => pair.stop_gracefully(i),
+        3..=5 if *restarts < 50 => {
+            *restarts += 1;
+            pair.start(i);
+        }
+        6 => pair.restart_witness(),
+        7 => {
+            if let Some(p) = pair.routers[i].pulse.as_mut() {
+                let now = pair.now;
+                if p.faults().is_empty() {
+                    p.handle_child_failed(now);
+                } else {
+                    p.handle_fault_cleared(now, piranha_engine::pulse::Fault::ChildFailed);
+                }
+                pair.drain(i);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Heal everything: links up, both daemons running and fault-free.
+fn heal(pair: &mut Pair) {
+    pair.public_up = true;
+    pair.private_up = true;
+    pair.witness_link_up = [true, true];
+    for i in [P, B] {
+        match pair.routers[i].pulse.as_mut() {
+            None => pair.start(i),
+            Some(p) => {
+                let now = pair.now;
+                p.handle_fault_cleared(now, piranha_engine::pulse::Fault::ChildFailed);
+                pair.drain(i);
+            }
+        }
+    }
+}
+
+fn swarm(seed: u64, arbiter: bool) {
+    let mut c = config(Proto::V2);
+    c.keepalive = Duration::from_millis(500);
+    c.deadtime = Duration::from_secs(2);
+    let mut c = if arbiter { with_arbiter(c) } else { c };
+    c.failback = seed & 1 == 0;
+    let mut pair = Pair::start_both(c);
+    pair.rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
+    pair.jitter_ms_max = 50;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut restarts = 0;
+    // Safety phase: 10 minutes of faults, one every 0.1 to 10 s.
+    let mut t = 0;
+    while t < 600_000 {
+        t += 100 + rng.next_u64() % 9_900;
+        pair.run_until(ms(t));
+        random_fault(&mut pair, &mut rng, &mut restarts);
+        if arbiter {
+            assert!(
+                !pair.ever_dual_active(),
+                "dual active with an arbiter at {}: reproduce with seed={seed}",
+                pair.now
+            );
+        }
+    }
+    // Liveness phase: everything heals; within 30 s exactly one router is active, for good.
+    heal(&mut pair);
+    pair.run_until(ms(t + 30_000));
+    for step in 0..60u64 {
+        pair.run_until(ms(t + 30_000 + step * 500));
+        assert!(
+            pair.active(P) ^ pair.active(B),
+            "not exactly one active after healing (P {}, B {}) at {}: reproduce with seed={seed} arbiter={arbiter}",
+            pair.active(P),
+            pair.active(B),
+            pair.now
+        );
+    }
+    if arbiter {
+        assert!(!pair.ever_dual_active(), "reproduce with seed={seed}");
+    }
+}
+
+#[test]
+fn swarm_with_arbiter_never_dual_active_and_converges() {
+    for seed in 0..24 {
+        swarm(seed, true);
+    }
+}
+
+#[test]
+fn swarm_without_arbiter_converges_after_healing() {
+    for seed in 100..124 {
+        swarm(seed, false);
+    }
 }

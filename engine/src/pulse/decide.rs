@@ -231,7 +231,7 @@ impl Pulse {
         self.arp_remaining = 0;
         self.timers.stop(TimerReason::ArpRepeat);
         self.timers.stop(TimerReason::ArpRefresh);
-        self.release_lease(now);
+        self.release_lease(now, false);
     }
 
     pub(super) fn start_arp_burst(&mut self, now: Instant) {
@@ -294,15 +294,15 @@ impl Pulse {
         self.timers.set(TimerReason::LeaseRequest, next);
     }
 
-    pub(super) fn release_lease(&mut self, _now: Instant) {
+    pub(super) fn release_lease(&mut self, _now: Instant, force: bool) {
+        // The request timer stays: it stops by itself once no lease is wanted.
         self.timers.stop(TimerReason::LeaseExpiry);
-        self.timers.stop(TimerReason::LeaseRequest);
         let Some(lease) = self.lease.as_mut() else {
             return;
         };
         let had = lease.valid_until().is_some();
         lease.release();
-        if !had {
+        if !had && !force {
             return;
         }
         let dest = lease.config().address;

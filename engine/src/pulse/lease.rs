@@ -88,44 +88,31 @@ impl LeaseClient {
         Ok(sent)
     }
 
-    /// A grant answering request `echo` for `granted_ms`: returns the new local expiry.
-    pub fn on_grant(&mut self, echo: u64, granted_ms: u32) -> Result<Instant, RejectReason> {
+    /// A grant answering request `echo` for `granted_ms`: returns the new local expiry, or
+    /// `None` for a GRACE grant (witness just restarted) that we may not use because our
+    /// lease is not valid at `now`, the grant's arrival (see the witness docs). An unusable
+    /// grant must be released.
+    pub fn on_grant(
+        &mut self,
+        echo: u64,
+        granted_ms: u32,
+        grace: bool,
+        now: Instant,
+    ) -> Result<Option<Instant>, RejectReason> {
         let sent = self.take_pending(echo)?;
+        if grace && !self.valid(now) {
+            return Ok(None);
+        }
         let granted = Duration::from_millis(u64::from(granted_ms)).min(self.config.lease);
         let until = sent + granted.saturating_sub(self.config.safety_margin);
         let until = self.valid_until.map_or(until, |u| u.max(until));
         self.valid_until = Some(until);
-        Ok(until)
+        Ok(Some(until))
     }
 
-    /// A denial answering request `echo`. If it came from a witness in its start-up grace
-    /// (`grace_ms` > 0: "I grant nobody for this long") and our lease is still valid at
-    /// `now` (the reply's arrival), the grace counts as our lease: nobody else can be
-    /// granted before `sent + grace - margin`. Returns the extended expiry, if any.
-    ///
-    /// Why the "still valid on arrival" condition is needed: the old witness may have
-    /// granted the lease to the other router after ours expired and before it restarted;
-    /// that can only happen after our expiry, and the reply arrives after the restart, so a
-    /// lease still valid on arrival rules it out.
-    pub fn on_deny(
-        &mut self,
-        echo: u64,
-        grace_ms: u32,
-        now: Instant,
-    ) -> Result<Option<Instant>, RejectReason> {
-        let sent = self.take_pending(echo)?;
-        if grace_ms == 0 || !self.valid(now) {
-            return Ok(None);
-        }
-        let grace = Duration::from_millis(u64::from(grace_ms)).min(self.config.lease);
-        let until = sent + grace.saturating_sub(self.config.safety_margin);
-        match self.valid_until {
-            Some(u) if until > u => {
-                self.valid_until = Some(until);
-                Ok(Some(until))
-            }
-            _ => Ok(None),
-        }
+    /// A denial answering request `echo`.
+    pub fn on_deny(&mut self, echo: u64) -> Result<(), RejectReason> {
+        self.take_pending(echo).map(|_| ())
     }
 
     /// Forget the lease (it was released or given up).
@@ -153,8 +140,8 @@ mod tests {
         c.note_request(1, Instant::from_nanos(2_000_000_000));
         // The grant arrives 3 s later; the lease still counts from t=2s.
         assert_eq!(
-            c.on_grant(1, 10_000),
-            Ok(Instant::from_nanos(11_500_000_000))
+            c.on_grant(1, 10_000, false, Instant::ZERO),
+            Ok(Some(Instant::from_nanos(11_500_000_000)))
         );
         assert!(c.valid(Instant::from_nanos(11_499_999_999)));
         assert!(!c.valid(Instant::from_nanos(11_500_000_000)));
@@ -163,39 +150,46 @@ mod tests {
     #[test]
     fn unknown_or_answered_echo_is_unexpected() {
         let mut c = client();
-        assert_eq!(c.on_grant(9, 10_000), Err(RejectReason::UnexpectedReply));
-        c.note_request(1, Instant::ZERO);
-        c.note_request(2, Instant::ZERO);
-        assert!(c.on_grant(2, 10_000).is_ok());
-        // Request 1 was older than the answered one: forgotten.
         assert_eq!(
-            c.on_deny(1, 0, Instant::ZERO),
+            c.on_grant(9, 10_000, false, Instant::ZERO),
             Err(RejectReason::UnexpectedReply)
         );
-        assert_eq!(c.on_grant(2, 10_000), Err(RejectReason::UnexpectedReply));
+        c.note_request(1, Instant::ZERO);
+        c.note_request(2, Instant::ZERO);
+        assert!(c.on_grant(2, 10_000, false, Instant::ZERO).is_ok());
+        // Request 1 was older than the answered one: forgotten.
+        assert_eq!(c.on_deny(1), Err(RejectReason::UnexpectedReply));
+        assert_eq!(
+            c.on_grant(2, 10_000, false, Instant::ZERO),
+            Err(RejectReason::UnexpectedReply)
+        );
     }
 
     #[test]
-    fn grace_extends_only_a_lease_still_valid_on_arrival() {
+    fn grace_grant_usable_only_with_a_lease_valid_on_arrival() {
         let mut c = client();
         c.note_request(1, Instant::ZERO);
-        let until = c.on_grant(1, 10_000).unwrap();
-        assert_eq!(until, Instant::from_nanos(9_500_000_000));
-        // Asked at 5 s, the restarted witness says "nobody for 9 s": valid to 13.5 s.
-        c.note_request(2, Instant::from_nanos(5_000_000_000));
-        let ext = c.on_deny(2, 9_000, Instant::from_nanos(5_100_000_000));
-        assert_eq!(ext, Ok(Some(Instant::from_nanos(13_500_000_000))));
-        // Arriving after our lease ran out, the same answer extends nothing.
-        c.note_request(3, Instant::from_nanos(13_000_000_000));
-        let late = c.on_deny(3, 9_000, Instant::from_nanos(13_600_000_000));
-        assert_eq!(late, Ok(None));
-        assert!(!c.valid(Instant::from_nanos(13_600_000_000)));
-        // A denial naming a holder (grace 0) never extends.
-        let mut c = client();
-        c.note_request(1, Instant::ZERO);
-        c.on_grant(1, 10_000).unwrap();
         c.note_request(2, Instant::ZERO);
-        assert_eq!(c.on_deny(2, 0, Instant::ZERO), Ok(None));
+        // No lease yet: a GRACE grant is refused (to be released).
+        assert_eq!(c.on_grant(1, 10_000, true, Instant::ZERO), Ok(None));
+        assert!(!c.valid(Instant::ZERO));
+        c.note_request(3, Instant::ZERO);
+        let until = c
+            .on_grant(3, 10_000, false, Instant::ZERO)
+            .unwrap()
+            .unwrap();
+        assert_eq!(until, Instant::from_nanos(9_500_000_000));
+        // Valid on arrival: the GRACE grant extends from its request.
+        c.note_request(4, Instant::from_nanos(5_000_000_000));
+        let at = Instant::from_nanos(5_100_000_000);
+        assert_eq!(
+            c.on_grant(4, 10_000, true, at),
+            Ok(Some(Instant::from_nanos(14_500_000_000)))
+        );
+        // Arriving after expiry: refused.
+        c.note_request(5, Instant::from_nanos(14_000_000_000));
+        let late = Instant::from_nanos(14_600_000_000);
+        assert_eq!(c.on_grant(5, 10_000, true, late), Ok(None));
     }
 
     #[test]
@@ -204,11 +198,14 @@ mod tests {
         for s in 1..=10 {
             c.note_request(s, Instant::ZERO);
         }
-        assert_eq!(c.on_grant(1, 10_000), Err(RejectReason::UnexpectedReply));
+        assert_eq!(
+            c.on_grant(1, 10_000, false, Instant::ZERO),
+            Err(RejectReason::UnexpectedReply)
+        );
         // The witness granting more than asked does not extend our view.
         assert_eq!(
-            c.on_grant(7, 60_000),
-            Ok(Instant::from_nanos(9_500_000_000))
+            c.on_grant(7, 60_000, false, Instant::ZERO),
+            Ok(Some(Instant::from_nanos(9_500_000_000)))
         );
         c.release();
         assert!(!c.valid(Instant::ZERO));

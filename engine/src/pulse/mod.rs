@@ -62,10 +62,9 @@
 //! router renews every lease/4 and gives up (sending STOPPED) when its lease runs out
 //! unrenewed. The witness grants to at most one router at a time and expiry is judged on the
 //! holder's side from the time the request was sent minus a margin, so no partition or crash
-//! makes both routers active. A restarted witness grants nothing for one lease (it forgot
-//! who held it) but says so in its denials; the active router, if its lease is still valid
-//! when that denial arrives, counts the grace as its lease, so a witness restart does not
-//! interrupt service. The price: a router that reaches neither its partner nor the
+//! makes both routers active. A restarted witness grants, for one lease, only to a router
+//! saying ACTIVE, and that router uses the grant only if its own lease is still valid when
+//! it arrives (see [`witness`]), so a witness restart does not interrupt service. The price: a router that reaches neither its partner nor the
 //! witness never takes over, and a partition that cuts the active router from the witness
 //! stops the service until one router reaches the witness again.
 
@@ -337,7 +336,7 @@ impl Pulse {
         if self.active {
             self.deactivate(now, GiveupReason::Shutdown);
         } else {
-            self.release_lease(now);
+            self.release_lease(now, false);
         }
         self.shut_down = true;
         self.send_beats(now);

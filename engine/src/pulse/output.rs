@@ -166,12 +166,9 @@ pub enum Event {
         /// Conservative local expiry.
         until: Instant,
     },
-    /// The witness is in its start-up grace (it restarted) and our lease was still valid:
-    /// since it grants nobody during the grace, we stay active until `until`.
-    LeaseBridged {
-        /// Conservative local expiry.
-        until: Instant,
-    },
+    /// The restarted witness granted us a GRACE lease we may not use (our own lease was no
+    /// longer valid when it arrived); it is released.
+    GraceGrantRefused,
     /// The witness refused: someone else holds the lease (or it is in its start-up grace).
     LeaseDenied {
         /// Current holder per the witness ([`NodeId::NONE`] during its grace period).

@@ -187,19 +187,18 @@ impl Pulse {
             return self.reject(Some(Path::Arbiter), why);
         }
         let result = match repr.message {
-            v2::Message::LeaseGrant if repr.lease_holder == self.me => lease
-                .on_grant(repr.echo, repr.lease_ms)
-                .map(|until| Event::LeaseGranted { until }),
-            v2::Message::LeaseDeny => {
+            v2::Message::LeaseGrant if repr.lease_holder == self.me => {
+                let grace = repr.flags.contains(Flags::GRACE);
                 lease
-                    .on_deny(repr.echo, repr.lease_ms, now)
-                    .map(|extended| match extended {
-                        Some(until) => Event::LeaseBridged { until },
-                        None => Event::LeaseDenied {
-                            holder: repr.lease_holder,
-                        },
+                    .on_grant(repr.echo, repr.lease_ms, grace, now)
+                    .map(|until| match until {
+                        Some(until) => Event::LeaseGranted { until },
+                        None => Event::GraceGrantRefused,
                     })
             }
+            v2::Message::LeaseDeny => lease.on_deny(repr.echo).map(|()| Event::LeaseDenied {
+                holder: repr.lease_holder,
+            }),
             _ => Err(RejectReason::Malformed),
         };
         match result {
@@ -207,13 +206,17 @@ impl Pulse {
             Ok(event) => {
                 self.counters.witness_replies += 1;
                 self.event(event);
-                if let Event::LeaseGranted { until } | Event::LeaseBridged { until } = event {
-                    if self.active {
+                match event {
+                    Event::LeaseGranted { until } if self.active => {
                         self.timers.set(super::TimerReason::LeaseExpiry, until);
-                    } else if self.pending_takeover.is_none() || self.faulted() {
-                        // A grant we no longer want: hand it back.
-                        self.release_lease(now);
                     }
+                    Event::LeaseGranted { .. }
+                        if self.pending_takeover.is_some() && !self.faulted() => {}
+                    // A grant we cannot or no longer want to use: hand it back.
+                    Event::LeaseGranted { .. } | Event::GraceGrantRefused => {
+                        self.release_lease(now, true);
+                    }
+                    _ => {}
                 }
             }
         }
