@@ -422,7 +422,9 @@ impl Pair {
                 })
                 .min();
             match (next_packet, next_timer) {
-                (Some((t, k)), timer) if t <= until && timer.is_none_or(|(tt, _)| t <= tt) => {
+                (Some((t, k)), timer)
+                    if t <= until && !matches!(timer, Some((tt, _)) if t > tt) =>
+                {
                     self.now = self.now.max(t);
                     let f = self.queue.swap_remove(k);
                     self.deliver(f);
@@ -944,12 +946,12 @@ fn heal(pair: &mut Pair) {
     }
 }
 
-fn swarm(seed: u64, arbiter: bool) {
-    let mut c = config(Proto::V2);
+fn swarm(seed: u64, arbiter: bool, proto: Proto) {
+    let mut c = config(proto);
     c.keepalive = Duration::from_millis(500);
     c.deadtime = Duration::from_secs(2);
     let mut c = if arbiter { with_arbiter(c) } else { c };
-    c.failback = seed & 1 == 0;
+    c.failback = proto == Proto::V2 && seed & 1 == 0;
     let mut pair = Pair::start_both(c);
     pair.rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
     pair.jitter_ms_max = 50;
@@ -990,13 +992,40 @@ fn swarm(seed: u64, arbiter: bool) {
 #[test]
 fn swarm_with_arbiter_never_dual_active_and_converges() {
     for seed in 0..24 {
-        swarm(seed, true);
+        swarm(seed, true, Proto::V2);
     }
 }
 
 #[test]
 fn swarm_without_arbiter_converges_after_healing() {
-    for seed in 100..124 {
-        swarm(seed, false);
+    for seed in 100..116 {
+        swarm(seed, false, Proto::V2);
     }
+    for seed in 200..216 {
+        swarm(seed, false, Proto::Legacy);
+    }
+}
+
+// ----- a timeline a person reads -------------------------------------------------------
+
+fn timeline(pair: &Pair) -> String {
+    let mut s = String::new();
+    for (t, i, e) in &pair.log {
+        let who = if *i == P { "primary" } else { "backup " };
+        s.push_str(&format!("{t} {who} {e:?}\n"));
+    }
+    s
+}
+
+#[test]
+fn failback_timeline_snapshot() {
+    let mut c = config(Proto::V2);
+    c.failback = true;
+    let mut pair = Pair::start_both(c);
+    pair.run_until(ms(20_000));
+    pair.crash_host(P);
+    pair.run_until(ms(40_000));
+    pair.start(P);
+    pair.run_until(ms(50_000));
+    insta::assert_snapshot!(timeline(&pair));
 }
