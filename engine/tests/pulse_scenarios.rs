@@ -569,3 +569,25 @@ fn failback_timeline_snapshot() {
     pair.run_until(ms(50_000));
     insta::assert_snapshot!(timeline(&pair));
 }
+
+#[test]
+fn active_router_cut_from_the_witness_only_hands_over_to_the_other() {
+    let mut pair = Pair::start_both(with_arbiter(config(Proto::V2)));
+    pair.run_until(ms(20_000));
+    assert!(pair.active(P));
+    pair.witness_link_up[P] = false;
+    pair.run_until(ms(60_000));
+    assert!(!pair.ever_dual_active());
+    assert!(!pair.active(P) && pair.active(B), "{}", timeline(&pair));
+    let (lost, why) = pair.giveups(P)[0];
+    assert_eq!(why, GiveupReason::LeaseLost);
+    let (won, reason) = pair.takeovers(B)[0];
+    assert_eq!(reason, TakeoverReason::PeerStopped);
+    // The witness keeps the primary's lease until 8 s after it received the last renewal
+    // (19.003 s + 8 s = 27.003 s), while the primary, judging conservatively from the send
+    // time minus the 0.5 s margin, gave up at 26.502 s. The backup's first request is
+    // denied with "499 ms left" (at 26.504 s); it asks again right then and is active at
+    // 27.006 s: half a second without an active router, the margin's price.
+    assert_eq!(lost, ms(26_502));
+    assert_eq!(won, ms(27_006));
+}

@@ -28,7 +28,7 @@ impl Pulse {
     /// One beat on every path: RUNNING (flags say active / take-back), or STOPPED when
     /// faulted or shut down; legacy inactive routers send a zero-length probe.
     pub(super) fn send_beats(&mut self, now: Instant) {
-        let stopped = self.faulted() || self.shut_down;
+        let stopped = self.faulted() || self.shut_down || (self.lease_lost && !self.active);
         let takeback = self.wants_takeback(now);
         if takeback && !self.takeback_announced {
             self.takeback_announced = true;
@@ -128,6 +128,9 @@ impl Pulse {
             TimerReason::LeaseExpiry => {
                 let valid = self.lease.as_ref().is_some_and(|l| l.valid(now));
                 if self.active && !valid {
+                    // Keep saying STOPPED until we are active again or the partner is:
+                    // the partner may reach the witness when we cannot.
+                    self.lease_lost = true;
                     self.deactivate(now, GiveupReason::LeaseLost);
                     self.send_to_partner(true, false, false);
                 }
@@ -194,7 +197,10 @@ impl Pulse {
 
     pub(super) fn activate(&mut self, now: Instant, why: TakeoverReason) {
         assert!(!self.active && !self.faulted() && !self.shut_down);
+        // The arbiter's invariant: never active without a valid lease.
+        debug_assert!(self.lease.as_ref().is_none_or(|l| l.valid(now)));
         self.active = true;
+        self.lease_lost = false;
         self.pending_takeover = None;
         self.takeback_announced = false;
         self.event(Event::TookOver { why });

@@ -59,8 +59,10 @@
 //!
 //! With an arbiter a router becomes active only while it holds a valid lease from the
 //! witness ([`witness::Witness`]): every takeover first asks for one and waits; an active
-//! router renews every lease/4 and gives up (sending STOPPED) when its lease runs out
-//! unrenewed. The witness grants to at most one router at a time and expiry is judged on the
+//! router renews every lease/4 and gives up when its lease runs out unrenewed; it then
+//! keeps saying STOPPED (until it, or its partner, is active again) so a partner that still
+//! reaches the witness takes over. A denial names the holder and how long its lease still
+//! runs, and the waiting router asks again right then. The witness grants to at most one router at a time and expiry is judged on the
 //! holder's side from the time the request was sent minus a margin, so no partition or crash
 //! makes both routers active. A restarted witness grants, for one lease, only to a router
 //! saying ACTIVE, and that router uses the grant only if its own lease is still valid when
@@ -164,6 +166,8 @@ pub struct Pulse {
     window: ReplayWindow,
     lease: Option<LeaseClient>,
     pending_takeover: Option<TakeoverReason>,
+    lease_lost: bool,
+    last_reannounce: Option<Instant>,
     takeback_announced: bool,
     arp_remaining: u32,
     addresses: Vec<Address>,
@@ -220,6 +224,8 @@ impl Pulse {
             window: ReplayWindow::default(),
             lease,
             pending_takeover: None,
+            lease_lost: false,
+            last_reannounce: None,
             takeback_announced: false,
             arp_remaining: 0,
             addresses,
@@ -307,6 +313,9 @@ impl Pulse {
             // still be on the way: listen again before the PeerStandby rule may fire.
             self.healthy_since = now;
             self.listen_end = self.listen_end.max(now + self.config.deadtime);
+            if self.role == Role::Primary {
+                self.timers.set(TimerReason::StartupListen, self.listen_end);
+            }
             self.send_beats(now);
             self.evaluate(now);
         }

@@ -3,7 +3,7 @@
 use super::config::{HeartbeatProtocol, Role, WITNESS_NODE_ID};
 use super::output::{Event, GiveupReason, Path, RejectReason};
 use super::{Action, Pulse};
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 use crate::wire::legacy;
 use crate::wire::v2::{self, Flags};
 use core::net::SocketAddr;
@@ -142,6 +142,9 @@ impl Pulse {
         self.peer.stopped = beat.stopped;
         self.peer.active = beat.active;
         self.peer.takeback = beat.takeback;
+        if beat.active {
+            self.lease_lost = false;
+        }
         if !self.active {
             return;
         }
@@ -154,9 +157,15 @@ impl Pulse {
                     self.deactivate(now, GiveupReason::PrimaryWins);
                 }
                 Role::Primary => {
-                    self.event(Event::Reannounced);
-                    self.action(Action::RunActiveCmd);
-                    self.start_arp_burst(now);
+                    // The same claim arrives once per path: re-announce once per half
+                    // keepalive at most.
+                    let half = self.config.keepalive.div(2);
+                    if self.last_reannounce.is_none_or(|t| now >= t + half) {
+                        self.last_reannounce = Some(now);
+                        self.event(Event::Reannounced);
+                        self.action(Action::RunActiveCmd);
+                        self.start_arp_burst(now);
+                    }
                 }
             }
         } else if beat.takeback && self.role == Role::Backup && self.config.failback {
@@ -215,6 +224,16 @@ impl Pulse {
                     // A grant we cannot or no longer want to use: hand it back.
                     Event::LeaseGranted { .. } | Event::GraceGrantRefused => {
                         self.release_lease(now, true);
+                    }
+                    // The witness says when the holder's lease ends: ask again right then.
+                    Event::LeaseDenied { .. }
+                        if repr.lease_ms > 0 && self.pending_takeover.is_some() =>
+                    {
+                        let at = now + Duration::from_millis(u64::from(repr.lease_ms));
+                        let armed = self.timers.get(super::TimerReason::LeaseRequest);
+                        if armed.is_none_or(|t| at < t) {
+                            self.timers.set(super::TimerReason::LeaseRequest, at);
+                        }
                     }
                     _ => {}
                 }

@@ -6,7 +6,8 @@
 //! - A LEASE_REQUEST from a known router is granted when nobody holds the lease, the
 //!   requester already holds it (renewal), or the holder's lease expired on the witness's
 //!   clock; the grant runs for `min(asked, max_lease)` from the moment the request was
-//!   handled. Otherwise it is denied, naming the holder.
+//!   handled. Otherwise it is denied, naming the holder and (in `lease_ms`, rounded up) how
+//!   long its lease still runs, so the requester can ask again right then.
 //! - LEASE_RELEASE from the holder frees the lease at once (graceful hand-over).
 //! - After the witness (re)starts it has forgotten who held the lease, so for `max_lease` it
 //!   grants only to a router whose request says ACTIVE, and marks such grants GRACE. The
@@ -156,12 +157,19 @@ impl Witness {
         };
         // In the grace only the router that says it is active may (re)take the lease.
         if !free || (in_grace && !req.flags.contains(Flags::ACTIVE)) {
-            let holder = self.holder(now).map_or(NodeId::NONE, |(h, _)| h);
+            let (holder, left_ms) = match self.holder(now) {
+                // Rounded up, so a retry at that time finds the lease free.
+                Some((h, until)) => {
+                    let left = (until - now).as_nanos().div_ceil(1_000_000);
+                    (h, u32::try_from(left).unwrap_or(u32::MAX))
+                }
+                None => (NodeId::NONE, 0),
+            };
             self.counters.denied += 1;
             let reply = self.reply(
                 v2::Message::LeaseDeny,
                 holder,
-                0,
+                left_ms,
                 req.sequence,
                 Flags::empty(),
             );
