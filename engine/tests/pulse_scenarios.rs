@@ -529,20 +529,27 @@ fn swarm(seed: u64, arbiter: bool, proto: Proto) {
     }
 }
 
+/// Seeds per swarm test: 24 by default, `PULSE_SWARM_SEEDS=N` for a longer hunt.
+fn swarm_seeds() -> u64 {
+    std::env::var("PULSE_SWARM_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(24)
+}
+
 #[test]
 fn swarm_with_arbiter_never_dual_active_and_converges() {
-    for seed in 0..24 {
+    for seed in 0..swarm_seeds() {
         swarm(seed, true, Proto::V2);
     }
 }
 
 #[test]
 fn swarm_without_arbiter_converges_after_healing() {
-    for seed in 100..116 {
-        swarm(seed, false, Proto::V2);
-    }
-    for seed in 200..216 {
-        swarm(seed, false, Proto::Legacy);
+    let n = swarm_seeds();
+    for seed in 0..n {
+        swarm(1_000_000 + seed, false, Proto::V2);
+        swarm(2_000_000 + seed, false, Proto::Legacy);
     }
 }
 
