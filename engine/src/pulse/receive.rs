@@ -35,20 +35,26 @@ impl Pulse {
             return;
         }
         let Some(path) = self.path_of(from.ip()) else {
-            self.reject(None, RejectReason::ForeignSource);
+            self.reject(now, None, RejectReason::ForeignSource);
             return;
         };
         match self.parse_beat(bytes) {
             Ok(Some(beat)) => self.on_beat(now, path, beat),
             Ok(None) => {}
-            Err(why) => self.reject(Some(path), why),
+            Err(why) => self.reject(now, Some(path), why),
         }
         self.evaluate(now);
     }
 
-    fn reject(&mut self, path: Option<Path>, why: RejectReason) {
+    /// Count a dropped datagram; report it as an event at most once per reason per
+    /// `keepalive` (a flood must not flood the timeline; the counters count everything).
+    fn reject(&mut self, now: Instant, path: Option<Path>, why: RejectReason) {
         self.counters.count(why);
-        self.event(Event::HeartbeatRejected { path, why });
+        let slot = &mut self.reject_reported[why.index()];
+        if slot.is_none_or(|t| now >= t + self.config.keepalive) {
+            *slot = Some(now);
+            self.event(Event::HeartbeatRejected { path, why });
+        }
     }
 
     fn parse_beat(&mut self, bytes: &[u8]) -> Result<Option<Beat>, RejectReason> {
@@ -181,10 +187,10 @@ impl Pulse {
         };
         let repr = match v2::Repr::parse_bytes(bytes, key) {
             Ok(r) => r,
-            Err(e) => return self.reject(Some(Path::Arbiter), e.into()),
+            Err(e) => return self.reject(now, Some(Path::Arbiter), e.into()),
         };
         if repr.node_id != WITNESS_NODE_ID {
-            return self.reject(Some(Path::Arbiter), RejectReason::WrongNode);
+            return self.reject(now, Some(Path::Arbiter), RejectReason::WrongNode);
         }
         let Some(lease) = self.lease.as_mut() else {
             return;
@@ -193,7 +199,7 @@ impl Pulse {
             .window
             .check_and_update(repr.incarnation, repr.sequence)
         {
-            return self.reject(Some(Path::Arbiter), why);
+            return self.reject(now, Some(Path::Arbiter), why);
         }
         let result = match repr.message {
             v2::Message::LeaseGrant if repr.lease_holder == self.me => {
@@ -211,7 +217,7 @@ impl Pulse {
             _ => Err(RejectReason::Malformed),
         };
         match result {
-            Err(why) => self.reject(Some(Path::Arbiter), why),
+            Err(why) => self.reject(now, Some(Path::Arbiter), why),
             Ok(event) => {
                 self.counters.witness_replies += 1;
                 self.event(event);

@@ -45,7 +45,7 @@ fn forged_replayed_stale_foreign_legacy_and_wrong_node_never_act() {
     assert_eq!(
         rejected(&mut p),
         vec![
-            RejectReason::Unauthenticated,
+            // The second unauthenticated packet is counted but not reported again.
             RejectReason::Unauthenticated,
             RejectReason::ForeignSource,
             RejectReason::LegacyRefused,
@@ -60,6 +60,13 @@ fn forged_replayed_stale_foreign_legacy_and_wrong_node_never_act() {
     drain(&mut p);
     p.handle_heartbeat(ms(30), from(PRIMARY_PRIV), &stopped);
     assert_eq!(rejected(&mut p), vec![RejectReason::Replayed]);
+    // A flood: every packet counted, one event per reason per keepalive (2 s).
+    for k in 0..1000 {
+        p.handle_heartbeat(ms(40 + k), from(PRIMARY_PUB), &stopped);
+    }
+    assert_eq!(rejected(&mut p), vec![]);
+    p.handle_heartbeat(ms(2_030), from(PRIMARY_PUB), &stopped);
+    assert_eq!(rejected(&mut p), vec![RejectReason::Replayed]);
     let c = *p.counters();
     assert_eq!(
         (
@@ -71,9 +78,9 @@ fn forged_replayed_stale_foreign_legacy_and_wrong_node_never_act() {
             c.bad_length,
             c.replayed
         ),
-        (2, 1, 1, 1, 1, 1, 1)
+        (2, 1, 1, 1, 1, 1, 1002)
     );
-    assert_eq!(c.rejected(), 8);
+    assert_eq!(c.rejected(), 1009);
     assert_eq!(c.accepted, 2);
 }
 
