@@ -13,6 +13,34 @@
 //!   persisted counter) so the partner's replay window accepts the new run.
 //! - Peer or network trouble is an [`Event`]; only a bad [`PulseConfig`] is an error.
 //!
+//! # Example: a driver's loop, reduced to its bones
+//!
+//! ```
+//! use piranha_engine::pulse::{Output, Pulse, PulseConfig, Role, RouterAddrs};
+//! use piranha_engine::time::Instant;
+//!
+//! let config = PulseConfig::new(
+//!     RouterAddrs { public: "192.168.26.9".parse().unwrap(), private: None },
+//!     RouterAddrs { public: "192.168.26.8".parse().unwrap(), private: None },
+//! );
+//! let mut pulse = Pulse::new(config, Role::Backup, 1, Instant::ZERO).unwrap();
+//! let mut now = Instant::ZERO;
+//! for _ in 0..10 {
+//!     while let Some(output) = pulse.poll_output() {
+//!         match output {
+//!             Output::Transmit(t) => { /* socket.send_to(&t.bytes, t.destination) */ }
+//!             Output::Action(a) => { /* run it, in order */ }
+//!             Output::Event(e) => { /* log it */ }
+//!         }
+//!     }
+//!     let (at, _why) = pulse.poll_timeout().expect("a running pulse always has a timer");
+//!     now = at; // sleep until `at`, or until a datagram arrives: handle_heartbeat
+//!     pulse.handle_timeout(now);
+//! }
+//! // Nobody answered: the lone backup took over after deadtime + keepalive (5 s + 2 s).
+//! assert!(pulse.is_active());
+//! ```
+//!
 //! # Behaviour (Piranha's, plus issue 3)
 //!
 //! - Both routers start **inactive** and emit [`Action::RemoveStaleVips`]. A beat goes out at
