@@ -288,11 +288,12 @@ fn replayed_and_forged_heartbeats_are_ignored_and_counted() {
     pair.run_until(ms(10_000));
     assert!(pair.active(P));
     // Capture a STOPPED the primary really sent (a child failure at 10 s), then recover.
+    let now = pair.local_now(P);
     pair.routers[P]
         .pulse
         .as_mut()
         .unwrap()
-        .handle_child_failed(pair.now);
+        .handle_child_failed(now);
     pair.drain(P);
     let stopped: Vec<u8> = pair
         .sent
@@ -308,11 +309,12 @@ fn replayed_and_forged_heartbeats_are_ignored_and_counted() {
     pair.run_until(ms(10_001));
     assert!(pair.active(B));
     // Hand back by hand: the backup stops gracefully, restarts; the primary recovers.
+    let now = pair.local_now(P);
     pair.routers[P]
         .pulse
         .as_mut()
         .unwrap()
-        .handle_fault_cleared(pair.now, piranha_engine::pulse::Fault::ChildFailed);
+        .handle_fault_cleared(now, piranha_engine::pulse::Fault::ChildFailed);
     pair.drain(P);
     pair.stop_gracefully(B);
     pair.run_until(ms(12_000));
@@ -455,8 +457,8 @@ fn random_fault(pair: &mut Pair, rng: &mut ChaCha8Rng, restarts: &mut u32) {
         }
         6 => pair.restart_witness(),
         7 => {
+            let now = pair.local_now(i);
             if let Some(p) = pair.routers[i].pulse.as_mut() {
-                let now = pair.now;
                 if p.faults().is_empty() {
                     p.handle_child_failed(now);
                 } else {
@@ -475,10 +477,10 @@ fn heal(pair: &mut Pair) {
     pair.private_up = true;
     pair.witness_link_up = [true, true];
     for i in [P, B] {
+        let now = pair.local_now(i);
         match pair.routers[i].pulse.as_mut() {
             None => pair.start(i),
             Some(p) => {
-                let now = pair.now;
                 p.handle_fault_cleared(now, piranha_engine::pulse::Fault::ChildFailed);
                 pair.drain(i);
             }
@@ -492,10 +494,17 @@ fn swarm(seed: u64, arbiter: bool, proto: Proto) {
     c.deadtime = Duration::from_secs(2);
     let mut c = if arbiter { with_arbiter(c) } else { c };
     c.failback = proto == Proto::V2 && seed & 1 == 0;
-    let mut pair = Pair::start_both(c);
+    let mut pair = Pair::new(c);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    // Each router's clock runs up to 1% fast or slow (the witness keeps true time); the
+    // 0.5 s margin on an 8 s lease covers about 6%.
+    for i in [P, B] {
+        pair.routers[i].rate_ppm = (rng.next_u64() % 20_001) as i64 - 10_000;
+    }
+    pair.start(P);
+    pair.start(B);
     pair.rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
     pair.jitter_ms_max = 50;
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut restarts = 0;
     // Safety phase: 10 minutes of faults, one every 0.1 to 10 s.
     let mut t = 0;

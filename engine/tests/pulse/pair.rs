@@ -103,6 +103,9 @@ pub struct Router {
     pub pulse: Option<Pulse>,
     pub host_up: bool,
     pub incarnation: u64,
+    /// Clock rate error of this router against the network's clock, in parts per million
+    /// (the witness keeps true time). Its pulse sees only its own clock.
+    pub rate_ppm: i64,
 }
 
 /// The pair of routers, the witness and the network.
@@ -139,6 +142,7 @@ impl Pair {
             pulse: None,
             host_up: false,
             incarnation: 0,
+            rate_ppm: 0,
         };
         let witness = config.arbiter.map(|a| {
             Witness::new(
@@ -179,11 +183,39 @@ impl Pair {
         pair
     }
 
+    /// Router `i`'s clock reading at network time `t`.
+    pub fn local(&self, i: usize, t: Instant) -> Instant {
+        let ppm = i128::from(self.routers[i].rate_ppm);
+        let g = i128::from(t.as_nanos());
+        Instant::from_nanos(u64::try_from(g + g * ppm / 1_000_000).unwrap())
+    }
+
+    /// The earliest network time at which router `i`'s clock reads at least `l`.
+    pub fn global(&self, i: usize, l: Instant) -> Instant {
+        let ppm = i128::from(self.routers[i].rate_ppm);
+        let l = i128::from(l.as_nanos());
+        let mut g = (l * 1_000_000 + (1_000_000 + ppm) - 1) / (1_000_000 + ppm);
+        while self
+            .local(i, Instant::from_nanos(u64::try_from(g).unwrap()))
+            .as_nanos()
+            < l as u64
+        {
+            g += 1;
+        }
+        Instant::from_nanos(u64::try_from(g).unwrap())
+    }
+
+    /// Router `i`'s clock now.
+    pub fn local_now(&self, i: usize) -> Instant {
+        self.local(i, self.now)
+    }
+
     pub fn start(&mut self, i: usize) {
+        let now = self.local_now(i);
         let r = &mut self.routers[i];
         r.incarnation += 1;
         r.host_up = true;
-        r.pulse = Some(Pulse::new(r.config.clone(), r.role, r.incarnation, self.now).unwrap());
+        r.pulse = Some(Pulse::new(r.config.clone(), r.role, r.incarnation, now).unwrap());
         self.drain(i);
     }
 
@@ -202,8 +234,9 @@ impl Pair {
 
     /// SIGTERM: graceful stop, then the daemon is gone (host up).
     pub fn stop_gracefully(&mut self, i: usize) {
+        let now = self.local_now(i);
         if let Some(p) = self.routers[i].pulse.as_mut() {
-            p.handle_shutdown(self.now);
+            p.handle_shutdown(now);
         }
         self.drain(i);
         self.routers[i].pulse = None;
@@ -377,9 +410,10 @@ impl Pair {
                     return;
                 }
                 let back_up = from_node < 2 && self.link_up(from_node, path);
+                let now = self.local_now(j);
                 match self.routers[j].pulse.as_mut() {
                     Some(p) => {
-                        p.handle_heartbeat(self.now, from, &bytes);
+                        p.handle_heartbeat(now, from, &bytes);
                         self.drain(j);
                     }
                     None if back_up => {
@@ -390,8 +424,9 @@ impl Pair {
                 }
             }
             (Node::Router(j), Delivery::Refused { path }) => {
+                let now = self.local_now(j);
                 if let Some(p) = self.routers[j].pulse.as_mut() {
-                    p.handle_send_refused(self.now, path);
+                    p.handle_send_refused(now, path);
                     self.drain(j);
                 }
             }
@@ -414,7 +449,7 @@ impl Pair {
                         .pulse
                         .as_ref()
                         .and_then(|p| p.poll_timeout())
-                        .map(|(t, _)| (t, i))
+                        .map(|(t, _)| (self.global(i, t), i))
                 })
                 .min();
             match (next_packet, next_timer) {
@@ -427,11 +462,8 @@ impl Pair {
                 }
                 (_, Some((t, i))) if t <= until => {
                     self.now = self.now.max(t);
-                    self.routers[i]
-                        .pulse
-                        .as_mut()
-                        .unwrap()
-                        .handle_timeout(self.now);
+                    let now = self.local_now(i);
+                    self.routers[i].pulse.as_mut().unwrap().handle_timeout(now);
                     self.drain(i);
                 }
                 _ => {
