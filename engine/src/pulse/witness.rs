@@ -428,4 +428,21 @@ mod tests {
         assert_eq!(w.counters().rejected, 4);
         assert_eq!(w.holder(secs(15)).map(|h| h.0), Some(NodeId(1)));
     }
+
+    proptest::proptest! {
+        /// Arbitrary datagrams never panic the witness and never obtain a lease.
+        #[test]
+        fn arbitrary_bytes_never_grant(packets in proptest::collection::vec(
+            proptest::collection::vec(proptest::prelude::any::<u8>(), 0..100), 1..20)
+        ) {
+            let mut w = witness(secs(0));
+            for (k, bytes) in packets.iter().enumerate() {
+                let (reply, ev) = w.handle_request(secs(20 + k as u64), FROM.parse().unwrap(), bytes);
+                proptest::prop_assert!(reply.is_none());
+                let rejected = matches!(ev, WitnessEvent::Rejected { .. });
+                proptest::prop_assert!(rejected);
+            }
+            proptest::prop_assert_eq!(w.holder(secs(30)), None);
+        }
+    }
 }
