@@ -77,11 +77,14 @@
 //!
 //! ## Legacy wire mode
 //!
-//! The original pulse sent RUNNING only while *active* (an inactive router re-running the
-//! peer's tie-break every beat would make no sense), so in legacy mode an inactive router
-//! sends RUNNING never: it sends a zero-length probe datagram every `keepalive` instead
-//! (an old pulse drops it: not 4 bytes). The probe keeps the ICMP fast path working and
-//! shows an active peer that its standby lives. Fail-back and the arbiter need v2.
+//! An inactive router must not send RUNNING: the reference says a returning primary stays
+//! inactive while the backup runs, which it could not if its RUNNING reached the active
+//! backup (primary wins), and an active primary would re-run `active_cmd` at every beat of
+//! an inactive backup. So, as inferred from the original, only an active router sends
+//! RUNNING. An inactive router here sends a zero-length probe every `keepalive` instead (an
+//! old pulse drops it: not 4 bytes); between two new pulses the probe counts as "alive,
+//! standby", so the clean-start rule works, and it keeps the ICMP fast path working.
+//! Fail-back and the arbiter need v2.
 //!
 //! ## Arbiter (witness)
 //!
@@ -90,13 +93,17 @@
 //! router renews every lease/4 and gives up when its lease runs out unrenewed; it then
 //! keeps saying STOPPED (until it, or its partner, is active again) so a partner that still
 //! reaches the witness takes over. A denial names the holder and how long its lease still
-//! runs, and the waiting router asks again right then. The witness grants to at most one router at a time and expiry is judged on the
-//! holder's side from the time the request was sent minus a margin, so no partition or crash
-//! makes both routers active. A restarted witness grants, for one lease, only to a router
-//! saying ACTIVE, and that router uses the grant only if its own lease is still valid when
-//! it arrives (see [`witness`]), so a witness restart does not interrupt service. The price: a router that reaches neither its partner nor the
-//! witness never takes over, and a partition that cuts the active router from the witness
-//! stops the service until one router reaches the witness again.
+//! runs, and the waiting router asks again right then. The witness grants to at most one
+//! router at a time and expiry is judged on the holder's side from the time the request
+//! was sent minus a margin (which must cover the clocks' rate difference over one lease),
+//! so no partition or crash makes both routers active. A restarted witness grants, for one
+//! lease, only to a router saying ACTIVE, and that router uses the grant only if its own
+//! lease is still valid when it arrives (see [`witness`]), so a witness restart does not
+//! interrupt service.
+//!
+//! The price: a router that reaches neither its partner nor the witness never takes over;
+//! when the active router loses the witness the service moves to the partner about one
+//! margin later if the partner reaches the witness, and stops if neither does.
 
 pub mod config;
 mod decide;
