@@ -147,7 +147,8 @@ fn security_headers(h: &mut HeaderMap) {
     );
     set(h, "x-frame-options", "DENY");
     set(h, "x-content-type-options", "nosniff");
-    set(h, "referrer-policy", "no-referrer");
+    // `same-origin`, not `no-referrer`: with the latter browsers send `Origin: null` on POST.
+    set(h, "referrer-policy", "same-origin");
     set(h, "cache-control", "no-store");
 }
 
