@@ -142,7 +142,7 @@ async fn browser_adds_a_virtual_server_with_two_real_servers() {
         .arg(&pw)
         .args(["--listen", &format!("127.0.0.1:{gui_port}")])
         .arg("--control-socket")
-        .arg(dir.join("no-daemon.sock"))
+        .arg(fake_daemon(&dir))
         .stderr(std::fs::File::create(dir.join("gui.stderr")).unwrap())
         .spawn()
         .unwrap();
@@ -182,16 +182,17 @@ async fn browser_adds_a_virtual_server_with_two_real_servers() {
     .await
     .expect("chromedriver answers in time")
     .expect("a browser session");
-    let result = tokio::time::timeout(
-        Duration::from_secs(120),
-        drive(&client, gui_port, &dir),
-    )
-    .await;
+    let result =
+        tokio::time::timeout(Duration::from_secs(120), drive(&client, gui_port, &dir)).await;
     let _ = client.close().await;
     result.expect("the browser run finished in time");
 
     // The file written through the browser is accepted by `piranha check`.
-    let out = Command::new(bin).args(["check", "-c"]).arg(&cf).output().unwrap();
+    let out = Command::new(bin)
+        .args(["check", "-c"])
+        .arg(&cf)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -213,7 +214,61 @@ async fn browser_adds_a_virtual_server_with_two_real_servers() {
     let names: Vec<&str> = smtp.servers.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["mx1", "mx2"]);
     assert_eq!(smtp.servers[1].weight, 2);
-    assert_eq!(std::fs::read_to_string(dir.join("lvs.cf.bak")).unwrap().lines().next(), Some("serial_no = 44"));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("lvs.cf.bak"))
+            .unwrap()
+            .lines()
+            .next(),
+        Some("serial_no = 44")
+    );
+}
+
+/// A stand-in for `piranha pulse` on a unix socket: its status changes on every request (the
+/// connection counts grow), so the page's polling is visible.
+fn fake_daemon(dir: &Path) -> PathBuf {
+    use std::io::{BufRead as _, BufReader};
+    use std::os::unix::net::UnixListener;
+    let path = dir.join("control.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    std::thread::spawn(move || {
+        for n in 0..10_000u32 {
+            let Ok((stream, _)) = listener.accept() else {
+                return;
+            };
+            let mut line = String::new();
+            let _ = BufReader::new(&stream).read_line(&mut line);
+            let req: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            let reply = match req["cmd"].as_str() {
+                Some("status") => serde_json::json!({
+                    "result": "status", "role": "primary", "active": true, "peer": "standby",
+                    "last_change": {"at_s": 3.0, "why": "took over: PeerDead(Deadtime)"},
+                    "config_file": "/etc/sysconfig/ha/lvs.cf", "serial_no": 42,
+                    "uptime_s": 60.0 + f64::from(n), "heartbeats_accepted": 30 + n,
+                    "heartbeats_rejected": 0,
+                    "virtuals": [{"name": "http", "service": "TCP 192.168.26.10:80", "active": true,
+                        "servers": [
+                            {"name": "web1", "address": "10.11.12.1:80", "health": "up",
+                             "drained": false, "in_table": true, "weight": 1,
+                             "active_conns": 10 + n, "inactive_conns": 40 + 2 * n},
+                            {"name": "web2", "address": "10.11.12.2:80", "health": "up",
+                             "drained": n > 0, "in_table": true, "weight": if n > 0 { 0 } else { 2 },
+                             "active_conns": 7, "inactive_conns": 31}]},
+                        {"name": "ftp", "service": "TCP 192.168.26.10:21", "active": false,
+                         "servers": [{"name": "ftp1", "address": "10.11.12.3:21", "health": "inactive",
+                             "drained": false, "in_table": false, "weight": 0,
+                             "active_conns": 0, "inactive_conns": 0}]}]
+                }),
+                Some(op @ ("drain" | "enable")) => serde_json::json!({
+                    "result": "ok",
+                    "message": format!("{} {op}: done", req["server"].as_str().unwrap_or("?"))
+                }),
+                _ => serde_json::json!({"result": "error", "message": "not supported here"}),
+            };
+            let mut w = &stream;
+            let _ = writeln!(w, "{reply}");
+        }
+    });
+    path
 }
 
 async fn drive(c: &Client, port: u16, dir: &Path) {
@@ -227,9 +282,31 @@ async fn drive(c: &Client, port: u16, dir: &Path) {
     assert!(err.contains("Wrong user name or password"), "{err}");
     fill(c, "input[name=password]", PASSWORD).await;
     css(c, "#login").await.click().await.unwrap();
-    css(c, "#status").await;
-    let status = css(c, "#daemon-down").await.text().await.unwrap();
-    assert!(status.contains("not running"), "{status}");
+    // CONTROL/MONITORING: live status, refreshed in place by app.js.
+    let status = css(c, "#status").await;
+    let first = status.text().await.unwrap();
+    assert!(
+        first.contains("web1") && first.contains("primary"),
+        "{first}"
+    );
+    let start = Instant::now();
+    let mut now = first.clone();
+    while now == first && start.elapsed() < Duration::from_secs(15) {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        now = status.text().await.unwrap();
+    }
+    assert_ne!(now, first, "the status did not refresh within 15 s");
+    // Drain a real server through the control socket.
+    css(c, "#status form button").await;
+    c.find(Locator::XPath("//tr[td='web2']//button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let flash = css(c, "#flash").await.text().await.unwrap();
+    assert!(flash.starts_with("Daemon: web2 "), "{flash}");
+    shot(c, dir, "control-monitoring.png").await;
 
     // VIRTUAL SERVERS → add one.
     c.goto(&format!("{base}/virtual")).await.unwrap();
@@ -238,11 +315,19 @@ async fn drive(c: &Client, port: u16, dir: &Path) {
     css(c, "#f-active").await.click().await.unwrap();
     fill(c, "#f-address", "192.168.26.12 eth0:3").await;
     fill(c, "#f-port", "25").await;
-    css(c, "#f-scheduler option[value=rr]").await.click().await.unwrap();
+    css(c, "#f-scheduler option[value=rr]")
+        .await
+        .click()
+        .await
+        .unwrap();
     // A mistake first: shown next to its field, nothing written.
     fill(c, "#f-vip_nmask", "255.255.0.255").await;
     css(c, "#preview").await.click().await.unwrap();
-    let e = css(c, "tr.invalid .field-error").await.text().await.unwrap();
+    let e = css(c, "tr.invalid .field-error")
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(e.starts_with("error: vip_nmask"), "{e}");
     fill(c, "#f-vip_nmask", "255.255.255.0").await;
     preview_and_confirm(c, dir, "+virtual smtp {", Some("preview-virtual.png")).await;
@@ -256,7 +341,10 @@ async fn drive(c: &Client, port: u16, dir: &Path) {
         preview_and_confirm(c, dir, &format!("+     server {name} {{"), None).await;
     }
     let servers = css(c, "#servers").await.text().await.unwrap();
-    assert!(servers.contains("mx1") && servers.contains("mx2"), "{servers}");
+    assert!(
+        servers.contains("mx1") && servers.contains("mx2"),
+        "{servers}"
+    );
     shot(c, dir, "virtual-server.png").await;
     c.goto(&format!("{base}/virtual")).await.unwrap();
     css(c, "#virtuals").await;

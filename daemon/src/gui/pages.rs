@@ -255,7 +255,10 @@ pub fn edit_form(
                                 @for e in errs { span class="field-error" { (e) } }
                             }
                         }
-                        td class="doc" { (field.key) @if !doc.doc.is_empty() { ": " (doc.doc) } }
+                        td class="doc" {
+                            @if field.key == NAME { "the block name: letters, digits, _ . -" }
+                            @else { (field.key) ": " (doc.doc) }
+                        }
                     }
                 }
             }
