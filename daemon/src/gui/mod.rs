@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod client;
 pub mod edit;
+mod editing;
 pub mod fields;
 mod handlers;
 pub mod pages;
@@ -76,13 +77,13 @@ pub fn router(cfg: GuiConfig) -> Result<Router, String> {
         .route("/", get(handlers::control_page))
         .route("/status", get(handlers::status))
         .route("/control", post(handlers::control))
-        .route("/global", get(handlers::global_page))
-        .route("/redundancy", get(handlers::redundancy_page))
-        .route("/virtual", get(handlers::virtual_list))
-        .route("/virtual/edit", get(handlers::virtual_page))
-        .route("/virtual/scripts", get(handlers::scripts_page))
-        .route("/virtual/server", get(handlers::server_page))
-        .route("/edit", post(handlers::edit))
+        .route("/global", get(editing::global_page))
+        .route("/redundancy", get(editing::redundancy_page))
+        .route("/virtual", get(editing::virtual_list))
+        .route("/virtual/edit", get(editing::virtual_page))
+        .route("/virtual/scripts", get(editing::scripts_page))
+        .route("/virtual/server", get(editing::server_page))
+        .route("/edit", post(editing::edit))
         .fallback(handlers::not_found)
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
