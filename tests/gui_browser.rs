@@ -29,6 +29,35 @@ impl Drop for Killer {
     }
 }
 
+/// Safety net for a run that dies before the WebDriver session is closed: kills (by pid) any
+/// browser process still using this run's own profile directory.
+struct ProfileReaper(PathBuf);
+
+impl Drop for ProfileReaper {
+    fn drop(&mut self) {
+        let needle = format!("--user-data-dir={}", self.0.display());
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let Some(pid) = name
+                .to_str()
+                .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+            else {
+                continue;
+            };
+            let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline)
+                .split('\0')
+                .any(|a| a == needle)
+            {
+                let _ = Command::new("kill").arg(pid).status();
+            }
+        }
+    }
+}
+
 fn find_program(names: &[&str]) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     for dir in std::env::split_paths(&path) {
@@ -159,7 +188,8 @@ async fn browser_adds_a_virtual_server_with_two_real_servers() {
     wait_for_port(driver_port, "chromedriver", &mut chromedriver);
     let _driver = Killer(chromedriver, "chromedriver");
 
-    let profile = dir.join("chromium-profile");
+    let profile = dir.join(format!("chromium-profile-{}", std::process::id()));
+    let _reaper = ProfileReaper(profile.clone());
     let caps: fantoccini::wd::Capabilities = serde_json::from_value(serde_json::json!({
         "goog:chromeOptions": {
             "binary": chromium,
@@ -182,10 +212,18 @@ async fn browser_adds_a_virtual_server_with_two_real_servers() {
     .await
     .expect("chromedriver answers in time")
     .expect("a browser session");
-    let result =
-        tokio::time::timeout(Duration::from_secs(120), drive(&client, gui_port, &dir)).await;
+    // In its own task, so that a failed assertion still lets us close the browser.
+    let run = {
+        let (client, dir) = (client.clone(), dir.clone());
+        tokio::spawn(async move { drive(&client, gui_port, &dir).await })
+    };
+    let result = tokio::time::timeout(Duration::from_secs(120), run).await;
     let _ = client.close().await;
-    result.expect("the browser run finished in time");
+    match result {
+        Err(_) => panic!("the browser run did not finish within 120 s"),
+        Ok(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Ok(r) => r.expect("the browser run"),
+    }
 
     // The file written through the browser is accepted by `piranha check`.
     let out = Command::new(bin)
