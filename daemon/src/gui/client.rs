@@ -48,3 +48,79 @@ async fn exchange(socket: &Path, request: &Request) -> Result<Response, String> 
     }
     serde_json::from_slice(&answer).map_err(|e| format!("unreadable answer from the daemon: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::time::Instant;
+
+    use tokio::io::AsyncWriteExt as _;
+    use tokio::net::UnixListener;
+
+    use super::*;
+
+    fn socket(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("piranha-gui-client-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join(name);
+        let _ = std::fs::remove_file(&p);
+        p
+    }
+
+    /// A one-connection daemon that reads the request line, then does `reply` with the stream.
+    async fn daemon(
+        path: &Path,
+        reply: &'static [u8],
+        then_wait: bool,
+    ) -> tokio::task::JoinHandle<String> {
+        let listener = UnixListener::bind(path).unwrap();
+        tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let (r, mut w) = stream.into_split();
+            let mut line = String::new();
+            BufReader::new(r).read_line(&mut line).await.unwrap();
+            w.write_all(reply).await.unwrap();
+            if then_wait {
+                tokio::time::sleep(TIMEOUT * 2).await;
+            }
+            line
+        })
+    }
+
+    #[tokio::test]
+    async fn one_line_each_way() {
+        let p = socket("ok.sock");
+        let d = daemon(
+            &p,
+            b"{\"result\":\"ok\",\"message\":\"reloaded serial 7\"}\n",
+            false,
+        )
+        .await;
+        let r = call(&p, &Request::Reload).await.unwrap();
+        assert_eq!(
+            r,
+            Response::Ok {
+                message: "reloaded serial 7".into()
+            }
+        );
+        assert_eq!(d.await.unwrap(), "{\"cmd\":\"reload\"}\n");
+    }
+
+    #[tokio::test]
+    async fn failures_are_errors_not_hangs() {
+        assert!(call(&socket("absent.sock"), &Request::Status)
+            .await
+            .unwrap_err()
+            .starts_with("no daemon answers on"));
+        let p = socket("garbage.sock");
+        let _d = daemon(&p, b"<html>\n", false).await;
+        let e = call(&p, &Request::Status).await.unwrap_err();
+        assert!(e.starts_with("unreadable answer from the daemon"), "{e}");
+        let p = socket("silent.sock");
+        let _d = daemon(&p, b"", true).await;
+        let start = Instant::now();
+        let e = call(&p, &Request::Status).await.unwrap_err();
+        assert!(e.starts_with("no answer from"), "{e}");
+        assert!(start.elapsed() < TIMEOUT * 2);
+    }
+}

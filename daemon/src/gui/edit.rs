@@ -81,9 +81,13 @@ pub fn apply(current: &LvsConfig, edit: &Edit, file_name: &str) -> Result<String
                 Err(diags) => {
                     let mut r = Rejected::default();
                     for d in diags.errors().filter(|d| d.severity == Severity::Error) {
-                        let tag = d
+                        let line_tag = d
                             .pos
                             .and_then(|p| tags.get(p.line as usize - 1).copied().flatten());
+                        let tag = match line_tag {
+                            Some(key) if key != NAME => Some(key),
+                            _ => named_field(*page, &d.message, line_tag).or(line_tag),
+                        };
                         let msg = format!("error: {}", d.message);
                         match tag {
                             Some(key) => r.by_field.entry(key.to_string()).or_default().push(msg),
@@ -131,6 +135,24 @@ pub fn apply(current: &LvsConfig, edit: &Edit, file_name: &str) -> Result<String
         )));
     }
     Ok(text)
+}
+
+/// The page field an error not on a field's line is about: a missing key is reported at the
+/// block's header (`virtual server `x` has no `address``), a missing global at 1:1. The block
+/// name, quoted first in such messages, is skipped.
+fn named_field(page: Page, message: &str, line_tag: Option<&str>) -> Option<&'static str> {
+    let text = match (line_tag, message.find('`')) {
+        (Some(NAME), Some(open)) => match message[open + 1..].find('`') {
+            Some(close) => format!("{}{}", &message[..open], &message[open + close + 2..]),
+            None => message.to_string(),
+        },
+        _ => message.to_string(),
+    };
+    page.fields()
+        .iter()
+        .filter(|f| f.key != NAME)
+        .find(|f| text.contains(&format!("`{}`", f.key)))
+        .map(|f| f.key)
 }
 
 fn virtual_index(cfg: &LvsConfig, name: &str) -> Result<usize, Rejected> {

@@ -143,3 +143,25 @@ fn delete_and_toggle() {
     assert!(cfg.virtuals.is_empty());
     assert!(apply(&base(), &Edit::DeleteVirtual("nope".into()), "f").is_err());
 }
+
+#[test]
+fn missing_keys_are_reported_on_their_field() {
+    let e = save(
+        Page::Virtual,
+        None,
+        None,
+        &[("name", "port"), ("port", "81")],
+    );
+    let r = apply(&base(), &e, "lvs.cf").unwrap_err();
+    assert_eq!(
+        r.by_field["address"],
+        vec!["error: virtual server `port` has no `address`: expected `address = VIP DEVICE`"]
+    );
+    assert!(r.general.is_empty() && !r.by_field.contains_key("port"));
+    let e = save(Page::Global, None, None, &[("primary", "")]);
+    let r = apply(&base(), &e, "lvs.cf").unwrap_err();
+    assert!(
+        r.by_field["primary"][0].contains("`primary` is required"),
+        "{r:?}"
+    );
+}
