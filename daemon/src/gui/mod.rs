@@ -138,6 +138,16 @@ pub async fn serve(cfg: GuiConfig) -> Result<(), String> {
 pub fn run(cfg: GuiConfig) -> Result<(), String> {
     // Check the password file before anything else, so the refusal is the first thing said.
     auth::read_password_file(&cfg.passwd_file)?;
+    if let Ok(meta) = std::fs::metadata(&cfg.passwd_file) {
+        use std::os::unix::fs::PermissionsExt as _;
+        if meta.permissions().mode() & 0o077 != 0 {
+            eprintln!(
+                "WARNING: {} is readable by others (mode {:o}): chmod 600 it",
+                cfg.passwd_file.display(),
+                meta.permissions().mode() & 0o777
+            );
+        }
+    }
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
