@@ -13,6 +13,8 @@ use piranha_engine::config::{self, Parsed};
 
 mod check;
 mod config_cmd;
+mod gui;
+mod passwd;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -38,6 +40,10 @@ enum Command {
     /// Rewrite or export lvs.cf.
     #[command(subcommand)]
     Config(config_cmd::Command),
+    /// Serve the web tool (Piranha Configuration Tool) on 127.0.0.1:3636.
+    Gui(gui::Args),
+    /// Set the web tool's password.
+    Passwd(passwd::Args),
 }
 
 /// The `-c FILE` option shared by every subcommand that reads lvs.cf.
@@ -91,6 +97,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(args) => args.run(),
         Command::Config(cmd) => cmd.run(),
+        Command::Gui(args) => args.run(),
+        Command::Passwd(args) => args.run(),
     };
     match result {
         Ok(code) => code,
