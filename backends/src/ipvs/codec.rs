@@ -1,0 +1,643 @@
+//! Encoding of IPVS requests and decoding of the kernel's replies, with neli's netlink types.
+//!
+//! Pure functions over bytes: no socket here, so every layout rule (see the pitfalls in
+//! `ipvs-and-peers.md`) is unit-tested without a kernel:
+//! - NEW/SET_SERVICE carry SCHED_NAME, FLAGS (`{flags, mask}` with mask = all ones, HASHED never
+//!   sent), TIMEOUT and NETMASK, or the kernel answers EINVAL;
+//! - ports are network byte order, flags and counters host order;
+//! - addresses are 16-byte `nf_inet_addr`s, read back by family;
+//! - the IPv4 netmask is a be32 mask, the IPv6 one a prefix length in host order;
+//! - dumped services carry HASHED, stripped here.
+
+use std::io::Cursor;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use neli::consts::nl::{NlmF, Nlmsg};
+use neli::genl::NlattrBuilder;
+use neli::genl::{AttrTypeBuilder, GenlAttrHandle, Genlmsghdr, GenlmsghdrBuilder, Nlattr};
+use neli::nl::{NlPayload, Nlmsghdr, NlmsghdrBuilder};
+use neli::types::{Buffer, GenlBuffer};
+use neli::{FromBytes, FromBytesWithInput, Size, ToBytes};
+use piranha_engine::ipvs::listing::ListingInfo;
+use piranha_engine::ipvs::{
+    Dest, DestConns, Family, Forwarding, Op, Protocol, Service, ServiceFlags, ServiceKey, Timeouts,
+    TunnelParams, TunnelType,
+};
+use piranha_engine::sched::Algorithm;
+
+use super::consts::{self, cmd, cmd_attr, daemon, dest, info, stats, svc};
+
+/// One netlink attribute with its payload already serialized.
+pub type Attr = Nlattr<u16, Buffer>;
+/// A parsed list of attributes (a message's top level or a nest's content).
+pub type Handle<'a> = GenlAttrHandle<'a, u16>;
+/// A generic netlink message of the IPVS family.
+pub type GenlMsg = Genlmsghdr<u8, u16>;
+
+/// A request could not be encoded or a reply could not be understood.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CodecError {
+    /// neli refused to build a message (a payload too large for a u16 length...).
+    #[error("cannot encode the request: {0}")]
+    Encode(String),
+    /// The kernel's reply is not what `ip_vs.h` describes.
+    #[error("malformed reply from the kernel: {0}")]
+    Decode(String),
+}
+
+fn enc(e: impl std::fmt::Display) -> CodecError {
+    CodecError::Encode(e.to_string())
+}
+
+fn dec(e: impl std::fmt::Display) -> CodecError {
+    CodecError::Decode(e.to_string())
+}
+
+/// An attribute of type `ty` with `payload` as its bytes.
+pub fn attr<P: Size + ToBytes>(ty: u16, payload: P) -> Result<Attr, CodecError> {
+    NlattrBuilder::default()
+        .nla_type(
+            AttrTypeBuilder::default()
+                .nla_type(ty)
+                .build()
+                .map_err(enc)?,
+        )
+        .nla_payload(payload)
+        .build()
+        .map_err(enc)
+}
+
+/// A nested attribute holding `inner`.
+pub fn nest(ty: u16, inner: &[Attr]) -> Result<Attr, CodecError> {
+    let mut outer = attr(ty, Vec::<u8>::new())?;
+    for a in inner {
+        outer = outer.nest(a).map_err(enc)?;
+    }
+    Ok(outer)
+}
+
+/// A whole netlink message: header (`nl_type` = the family id), genl header, attributes.
+pub fn message(
+    family: u16,
+    flags: NlmF,
+    seq: u32,
+    command: u8,
+    version: u8,
+    attrs: Vec<Attr>,
+) -> Result<Vec<u8>, CodecError> {
+    let genl: GenlMsg = GenlmsghdrBuilder::default()
+        .cmd(command)
+        .version(version)
+        .attrs(attrs.into_iter().collect::<GenlBuffer<u16, Buffer>>())
+        .build()
+        .map_err(enc)?;
+    let nl = NlmsghdrBuilder::default()
+        .nl_type(family)
+        .nl_flags(flags)
+        .nl_seq(seq)
+        .nl_payload(NlPayload::Payload(genl))
+        .build()
+        .map_err(enc)?;
+    let mut cur = Cursor::new(Vec::with_capacity(nl.padded_size()));
+    nl.to_bytes(&mut cur).map_err(enc)?;
+    Ok(cur.into_inner())
+}
+
+/// An IPVS request: `REQUEST | ACK`, version 1.
+pub fn request(
+    family: u16,
+    seq: u32,
+    command: u8,
+    attrs: Vec<Attr>,
+) -> Result<Vec<u8>, CodecError> {
+    message(
+        family,
+        NlmF::REQUEST | NlmF::ACK,
+        seq,
+        command,
+        consts::GENL_VERSION,
+        attrs,
+    )
+}
+
+/// An IPVS dump request: `REQUEST | DUMP`.
+pub fn dump_request(
+    family: u16,
+    seq: u32,
+    command: u8,
+    attrs: Vec<Attr>,
+) -> Result<Vec<u8>, CodecError> {
+    message(
+        family,
+        NlmF::REQUEST | NlmF::DUMP,
+        seq,
+        command,
+        consts::GENL_VERSION,
+        attrs,
+    )
+}
+
+/// The 16-byte `nf_inet_addr` (an IPv4 address in its first 4 bytes).
+pub fn inet_addr(addr: &IpAddr) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    match addr {
+        IpAddr::V4(a) => out[..4].copy_from_slice(&a.octets()),
+        IpAddr::V6(a) => out = a.octets(),
+    }
+    out
+}
+
+/// The NETMASK payload: a be32 mask for IPv4, a host-order prefix length for IPv6.
+pub fn netmask_bytes(family: Family, netmask: u32) -> [u8; 4] {
+    match family {
+        Family::Inet => netmask.to_be_bytes(),
+        Family::Inet6 => netmask.to_ne_bytes(),
+    }
+}
+
+/// The attributes identifying a service (what the kernel looks it up by).
+pub fn service_id(key: &ServiceKey) -> Result<Vec<Attr>, CodecError> {
+    let af = key.family().number().to_ne_bytes();
+    Ok(match key {
+        ServiceKey::Addr {
+            protocol,
+            addr,
+            port,
+        } => vec![
+            attr(svc::AF, af)?,
+            attr(svc::PROTOCOL, u16::from(protocol.number()).to_ne_bytes())?,
+            attr(svc::ADDR, inet_addr(addr))?,
+            attr(svc::PORT, port.to_be_bytes())?,
+        ],
+        ServiceKey::Fwmark { mark, .. } => {
+            vec![attr(svc::AF, af)?, attr(svc::FWMARK, mark.to_ne_bytes())?]
+        }
+    })
+}
+
+/// The SERVICE nest naming a service only (destination ops, delete, dest dumps).
+pub fn service_id_nest(key: &ServiceKey) -> Result<Attr, CodecError> {
+    nest(cmd_attr::SERVICE, &service_id(key)?)
+}
+
+/// The full SERVICE nest of NEW/SET_SERVICE: identity plus every mandatory attribute.
+pub fn service_nest(s: &Service) -> Result<Attr, CodecError> {
+    let mut attrs = service_id(&s.key)?;
+    attrs.push(attr(svc::SCHED_NAME, s.scheduler.as_str())?);
+    let mut flags = [0u8; 8];
+    flags[..4].copy_from_slice(&s.flags.comparable().0.to_ne_bytes());
+    flags[4..].copy_from_slice(&u32::MAX.to_ne_bytes());
+    attrs.push(attr(svc::FLAGS, flags)?);
+    attrs.push(attr(svc::TIMEOUT, s.timeout_s.to_ne_bytes())?);
+    attrs.push(attr(
+        svc::NETMASK,
+        netmask_bytes(s.key.family(), s.netmask),
+    )?);
+    if let Some(pe) = s.pe_name.as_deref().filter(|p| !p.is_empty()) {
+        attrs.push(attr(svc::PE_NAME, pe)?);
+    }
+    nest(cmd_attr::SERVICE, &attrs)
+}
+
+fn dest_id(addr: &IpAddr, port: u16) -> Result<Vec<Attr>, CodecError> {
+    Ok(vec![
+        attr(dest::ADDR, inet_addr(addr))?,
+        attr(dest::PORT, port.to_be_bytes())?,
+        attr(dest::ADDR_FAMILY, Family::of(addr).number().to_ne_bytes())?,
+    ])
+}
+
+/// The full DEST nest of NEW/SET_DEST.
+pub fn dest_nest(d: &Dest) -> Result<Attr, CodecError> {
+    let mut attrs = dest_id(&d.addr, d.port)?;
+    attrs.push(attr(dest::FWD_METHOD, d.fwd.number().to_ne_bytes())?);
+    attrs.push(attr(dest::WEIGHT, d.weight.to_ne_bytes())?);
+    attrs.push(attr(dest::U_THRESH, d.u_threshold.to_ne_bytes())?);
+    attrs.push(attr(dest::L_THRESH, d.l_threshold.to_ne_bytes())?);
+    if d.fwd == Forwarding::Tunnel && d.tunnel != TunnelParams::default() {
+        let kind: u8 = match d.tunnel.kind {
+            TunnelType::Ipip => 0,
+            TunnelType::Gue => 1,
+            TunnelType::Gre => 2,
+        };
+        attrs.push(attr(dest::TUN_TYPE, [kind])?);
+        attrs.push(attr(dest::TUN_PORT, d.tunnel.port.to_be_bytes())?);
+        attrs.push(attr(dest::TUN_FLAGS, d.tunnel.flags.to_ne_bytes())?);
+    }
+    nest(cmd_attr::DEST, &attrs)
+}
+
+/// The command and attributes of one table op.
+pub fn op_request(op: &Op) -> Result<(u8, Vec<Attr>), CodecError> {
+    Ok(match op {
+        Op::AddService(s) => (cmd::NEW_SERVICE, vec![service_nest(s)?]),
+        Op::EditService(s) => (cmd::SET_SERVICE, vec![service_nest(s)?]),
+        Op::DelService(k) => (cmd::DEL_SERVICE, vec![service_id_nest(k)?]),
+        Op::AddDest { service, dest } => (
+            cmd::NEW_DEST,
+            vec![service_id_nest(service)?, dest_nest(dest)?],
+        ),
+        Op::EditDest { service, dest } => (
+            cmd::SET_DEST,
+            vec![service_id_nest(service)?, dest_nest(dest)?],
+        ),
+        Op::DelDest { service, dest: key } => (
+            cmd::DEL_DEST,
+            vec![
+                service_id_nest(service)?,
+                nest(cmd_attr::DEST, &dest_id(&key.addr, key.port)?)?,
+            ],
+        ),
+    })
+}
+
+/// SET_CONFIG attributes: only the non-zero timeouts (zero keeps the kernel's value).
+pub fn timeouts_attrs(t: &Timeouts) -> Result<Vec<Attr>, CodecError> {
+    let mut attrs = Vec::new();
+    for (ty, v) in [
+        (cmd_attr::TIMEOUT_TCP, t.tcp_s),
+        (cmd_attr::TIMEOUT_TCP_FIN, t.tcpfin_s),
+        (cmd_attr::TIMEOUT_UDP, t.udp_s),
+    ] {
+        if v != 0 {
+            attrs.push(attr(ty, v.to_ne_bytes())?);
+        }
+    }
+    Ok(attrs)
+}
+
+/// A running connection-synchronisation thread, as GET_DAEMON reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DaemonState {
+    /// `IP_VS_STATE_MASTER` (1) or `IP_VS_STATE_BACKUP` (2).
+    pub state: u32,
+    /// Multicast interface.
+    pub iface: String,
+    /// Sync id.
+    pub sync_id: u32,
+}
+
+/// The DAEMON nest of NEW_DAEMON (full) or DEL_DAEMON (state only).
+pub fn daemon_nest(d: &DaemonState, full: bool) -> Result<Attr, CodecError> {
+    if d.iface.len() >= consts::IFNAME_MAXLEN {
+        return Err(CodecError::Encode(format!(
+            "interface name {:?} longer than {} bytes",
+            d.iface,
+            consts::IFNAME_MAXLEN - 1
+        )));
+    }
+    let mut attrs = vec![attr(daemon::STATE, d.state.to_ne_bytes())?];
+    if full {
+        attrs.push(attr(daemon::MCAST_IFN, d.iface.as_str())?);
+        attrs.push(attr(daemon::SYNC_ID, d.sync_id.to_ne_bytes())?);
+    }
+    nest(cmd_attr::DAEMON, &attrs)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Replies
+
+/// What one received netlink message is.
+#[derive(Debug)]
+pub enum ReplyKind {
+    /// An ACK (error 0).
+    Ack,
+    /// A refusal: the positive errno.
+    Error(i32),
+    /// End of a dump (with the dump's status, 0 or a negative errno).
+    Done(i32),
+    /// A message of the family.
+    Data(GenlMsg),
+}
+
+/// One received netlink message.
+#[derive(Debug)]
+pub struct Reply {
+    /// The sequence number of the request it answers.
+    pub seq: u32,
+    /// What it is.
+    pub kind: ReplyKind,
+}
+
+/// Split one datagram into its messages.
+pub fn parse_replies(bytes: &[u8]) -> Result<Vec<Reply>, CodecError> {
+    let mut cur = Cursor::new(bytes);
+    let mut out = Vec::new();
+    while (cur.position() as usize) < bytes.len() {
+        let msg = Nlmsghdr::<u16, Buffer>::from_bytes(&mut cur).map_err(dec)?;
+        let seq = *msg.nl_seq();
+        let ty = *msg.nl_type();
+        let kind = match msg.nl_payload() {
+            NlPayload::Ack(_) => ReplyKind::Ack,
+            NlPayload::Err(e) => ReplyKind::Error(-*e.error()),
+            NlPayload::DumpExtAck(e) => ReplyKind::Done(*e.error()),
+            NlPayload::Empty => ReplyKind::Done(0),
+            NlPayload::Payload(p) if ty == u16::from(Nlmsg::Done) => {
+                let status = p
+                    .as_ref()
+                    .get(..4)
+                    .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+                    .unwrap_or(0);
+                ReplyKind::Done(status)
+            }
+            NlPayload::Payload(p) => {
+                let genl = GenlMsg::from_bytes_with_input(&mut Cursor::new(p.as_ref()), p.len())
+                    .map_err(dec)?;
+                ReplyKind::Data(genl)
+            }
+        };
+        out.push(Reply { seq, kind });
+    }
+    Ok(out)
+}
+
+/// The raw payload of attribute `ty`.
+pub fn raw<'a>(h: &'a Handle<'_>, ty: u16) -> Option<&'a [u8]> {
+    h.get_attribute(ty).map(|a| a.nla_payload().as_ref())
+}
+
+fn fixed<const N: usize>(
+    h: &Handle<'_>,
+    ty: u16,
+    what: &str,
+) -> Result<Option<[u8; N]>, CodecError> {
+    match raw(h, ty) {
+        None => Ok(None),
+        Some(b) if b.len() >= N => {
+            let mut out = [0u8; N];
+            out.copy_from_slice(&b[..N]);
+            Ok(Some(out))
+        }
+        Some(b) => Err(CodecError::Decode(format!(
+            "{what}: {} bytes, expected {N}",
+            b.len()
+        ))),
+    }
+}
+
+fn u32_attr(h: &Handle<'_>, ty: u16, what: &str) -> Result<Option<u32>, CodecError> {
+    Ok(fixed::<4>(h, ty, what)?.map(u32::from_ne_bytes))
+}
+
+fn need<T>(v: Option<T>, what: &str) -> Result<T, CodecError> {
+    v.ok_or_else(|| CodecError::Decode(format!("missing {what}")))
+}
+
+/// A string attribute (NUL-terminated on the wire).
+pub fn string_attr(h: &Handle<'_>, ty: u16) -> Option<String> {
+    raw(h, ty).map(|b| {
+        let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+        String::from_utf8_lossy(&b[..end]).into_owned()
+    })
+}
+
+fn addr_from(family: Family, b: [u8; 16]) -> IpAddr {
+    match family {
+        Family::Inet => IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3])),
+        Family::Inet6 => IpAddr::V6(Ipv6Addr::from(b)),
+    }
+}
+
+fn family_from(n: u16) -> Result<Family, CodecError> {
+    match n {
+        2 => Ok(Family::Inet),
+        10 => Ok(Family::Inet6),
+        other => Err(CodecError::Decode(format!("address family {other}"))),
+    }
+}
+
+/// Traffic counters of a service or destination (`ipvsadm --stats/--rate`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Stats {
+    /// Connections scheduled.
+    pub conns: u64,
+    /// Incoming packets.
+    pub inpkts: u64,
+    /// Outgoing packets.
+    pub outpkts: u64,
+    /// Incoming bytes.
+    pub inbytes: u64,
+    /// Outgoing bytes.
+    pub outbytes: u64,
+    /// Connections per second (rate estimator).
+    pub cps: u64,
+    /// Incoming packets per second.
+    pub inpps: u64,
+    /// Outgoing packets per second.
+    pub outpps: u64,
+    /// Incoming bytes per second.
+    pub inbps: u64,
+    /// Outgoing bytes per second.
+    pub outbps: u64,
+}
+
+/// Counters from a STATS64 nest (every counter u64) or, on kernels without it, a STATS nest
+/// (u32 counters, u64 byte counts). Padding attributes are skipped.
+pub fn decode_stats(h: &Handle<'_>) -> Result<Stats, CodecError> {
+    let get = |ty: u16| -> Result<u64, CodecError> {
+        match raw(h, ty) {
+            None => Ok(0),
+            Some(b) if b.len() == 8 => Ok(u64::from_ne_bytes([
+                b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+            ])),
+            Some(b) if b.len() == 4 => Ok(u64::from(u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))),
+            Some(b) => Err(CodecError::Decode(format!(
+                "stats attribute {ty}: {} bytes",
+                b.len()
+            ))),
+        }
+    };
+    Ok(Stats {
+        conns: get(stats::CONNS)?,
+        inpkts: get(stats::INPKTS)?,
+        outpkts: get(stats::OUTPKTS)?,
+        inbytes: get(stats::INBYTES)?,
+        outbytes: get(stats::OUTBYTES)?,
+        cps: get(stats::CPS)?,
+        inpps: get(stats::INPPS)?,
+        outpps: get(stats::OUTPPS)?,
+        inbps: get(stats::INBPS)?,
+        outbps: get(stats::OUTBPS)?,
+    })
+}
+
+fn nested_stats(h: &Handle<'_>, t64: u16, t32: u16) -> Result<Option<Stats>, CodecError> {
+    for ty in [t64, t32] {
+        if h.get_attribute(ty).is_some() {
+            let inner = h.get_nested_attributes::<u16>(ty).map_err(dec)?;
+            return decode_stats(&inner).map(Some);
+        }
+    }
+    Ok(None)
+}
+
+/// A service as dumped, with its counters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceDump {
+    /// The service, HASHED stripped.
+    pub service: Service,
+    /// Its counters (STATS64, or STATS on old kernels).
+    pub stats: Option<Stats>,
+}
+
+/// Decode the content of a SERVICE nest.
+pub fn decode_service(h: &Handle<'_>) -> Result<ServiceDump, CodecError> {
+    let af = need(fixed::<2>(h, svc::AF, "service AF")?, "service AF")?;
+    let family = family_from(u16::from_ne_bytes(af))?;
+    let mark = u32_attr(h, svc::FWMARK, "service FWMARK")?.unwrap_or(0);
+    let key = if mark != 0 {
+        ServiceKey::Fwmark { family, mark }
+    } else {
+        let proto = need(
+            fixed::<2>(h, svc::PROTOCOL, "PROTOCOL")?,
+            "service PROTOCOL",
+        )?;
+        let protocol = match u16::from_ne_bytes(proto) {
+            6 => Protocol::Tcp,
+            17 => Protocol::Udp,
+            132 => Protocol::Sctp,
+            other => return Err(CodecError::Decode(format!("IP protocol {other}"))),
+        };
+        let addr = need(fixed::<16>(h, svc::ADDR, "service ADDR")?, "service ADDR")?;
+        let port = need(fixed::<2>(h, svc::PORT, "service PORT")?, "service PORT")?;
+        ServiceKey::Addr {
+            protocol,
+            addr: addr_from(family, addr),
+            port: u16::from_be_bytes(port),
+        }
+    };
+    let sched = need(string_attr(h, svc::SCHED_NAME), "SCHED_NAME")?;
+    let scheduler: Algorithm = sched.parse().map_err(dec)?;
+    let flags = need(fixed::<8>(h, svc::FLAGS, "FLAGS")?, "service FLAGS")?;
+    let flags = ServiceFlags(u32::from_ne_bytes([flags[0], flags[1], flags[2], flags[3]]));
+    let netmask = need(fixed::<4>(h, svc::NETMASK, "NETMASK")?, "service NETMASK")?;
+    let netmask = match family {
+        Family::Inet => u32::from_be_bytes(netmask),
+        Family::Inet6 => u32::from_ne_bytes(netmask),
+    };
+    let service = Service {
+        key,
+        scheduler,
+        flags: flags.comparable(),
+        timeout_s: u32_attr(h, svc::TIMEOUT, "TIMEOUT")?.unwrap_or(0),
+        netmask,
+        pe_name: string_attr(h, svc::PE_NAME).filter(|p| !p.is_empty()),
+    };
+    Ok(ServiceDump {
+        service,
+        stats: nested_stats(h, svc::STATS64, svc::STATS)?,
+    })
+}
+
+/// A destination as dumped, with its counters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DestDump {
+    /// The destination with its connection counts.
+    pub dest: Dest,
+    /// Its counters.
+    pub stats: Option<Stats>,
+}
+
+/// Decode the content of a DEST nest; `service_family` is used when the kernel predates
+/// DEST_ATTR_ADDR_FAMILY (3.18).
+pub fn decode_dest(h: &Handle<'_>, service_family: Family) -> Result<DestDump, CodecError> {
+    let family = match fixed::<2>(h, dest::ADDR_FAMILY, "ADDR_FAMILY")? {
+        Some(b) => family_from(u16::from_ne_bytes(b))?,
+        None => service_family,
+    };
+    let addr = need(fixed::<16>(h, dest::ADDR, "dest ADDR")?, "dest ADDR")?;
+    let port = need(fixed::<2>(h, dest::PORT, "dest PORT")?, "dest PORT")?;
+    let fwd = need(u32_attr(h, dest::FWD_METHOD, "FWD_METHOD")?, "FWD_METHOD")?;
+    let fwd = Forwarding::from_number(fwd & consts::FWD_MASK)
+        .ok_or_else(|| CodecError::Decode(format!("forwarding method {fwd}")))?;
+    let kind = match fixed::<1>(h, dest::TUN_TYPE, "TUN_TYPE")?.map(|b| b[0]) {
+        None | Some(0) => TunnelType::Ipip,
+        Some(1) => TunnelType::Gue,
+        Some(2) => TunnelType::Gre,
+        Some(other) => return Err(CodecError::Decode(format!("tunnel type {other}"))),
+    };
+    let dest = Dest {
+        addr: addr_from(family, addr),
+        port: u16::from_be_bytes(port),
+        fwd,
+        weight: need(u32_attr(h, dest::WEIGHT, "WEIGHT")?, "WEIGHT")?,
+        u_threshold: u32_attr(h, dest::U_THRESH, "U_THRESH")?.unwrap_or(0),
+        l_threshold: u32_attr(h, dest::L_THRESH, "L_THRESH")?.unwrap_or(0),
+        tunnel: TunnelParams {
+            kind,
+            port: fixed::<2>(h, dest::TUN_PORT, "TUN_PORT")?
+                .map(u16::from_be_bytes)
+                .unwrap_or(0),
+            flags: fixed::<2>(h, dest::TUN_FLAGS, "TUN_FLAGS")?
+                .map(u16::from_ne_bytes)
+                .unwrap_or(0),
+        },
+        conns: DestConns {
+            active: u32_attr(h, dest::ACTIVE_CONNS, "ACTIVE_CONNS")?.unwrap_or(0),
+            inactive: u32_attr(h, dest::INACT_CONNS, "INACT_CONNS")?.unwrap_or(0),
+            persistent: u32_attr(h, dest::PERSIST_CONNS, "PERSIST_CONNS")?.unwrap_or(0),
+        },
+    };
+    Ok(DestDump {
+        dest,
+        stats: nested_stats(h, dest::STATS64, dest::STATS)?,
+    })
+}
+
+/// The service of a GET_SERVICE dump message.
+pub fn service_of(msg: &GenlMsg) -> Result<ServiceDump, CodecError> {
+    let top = msg.attrs().get_attr_handle();
+    let h = top
+        .get_nested_attributes::<u16>(cmd_attr::SERVICE)
+        .map_err(dec)?;
+    decode_service(&h)
+}
+
+/// The destination of a GET_DEST dump message.
+pub fn dest_of(msg: &GenlMsg, service_family: Family) -> Result<DestDump, CodecError> {
+    let top = msg.attrs().get_attr_handle();
+    let h = top
+        .get_nested_attributes::<u16>(cmd_attr::DEST)
+        .map_err(dec)?;
+    decode_dest(&h, service_family)
+}
+
+/// The daemon of a GET_DAEMON dump message.
+pub fn daemon_of(msg: &GenlMsg) -> Result<DaemonState, CodecError> {
+    let top = msg.attrs().get_attr_handle();
+    let h = top
+        .get_nested_attributes::<u16>(cmd_attr::DAEMON)
+        .map_err(dec)?;
+    Ok(DaemonState {
+        state: need(u32_attr(&h, daemon::STATE, "STATE")?, "daemon STATE")?,
+        iface: string_attr(&h, daemon::MCAST_IFN).unwrap_or_default(),
+        sync_id: u32_attr(&h, daemon::SYNC_ID, "SYNC_ID")?.unwrap_or(0),
+    })
+}
+
+/// The timeouts of a GET_CONFIG reply.
+pub fn timeouts_of(msg: &GenlMsg) -> Result<Timeouts, CodecError> {
+    let h = msg.attrs().get_attr_handle();
+    Ok(Timeouts {
+        tcp_s: u32_attr(&h, cmd_attr::TIMEOUT_TCP, "TIMEOUT_TCP")?.unwrap_or(0),
+        tcpfin_s: u32_attr(&h, cmd_attr::TIMEOUT_TCP_FIN, "TIMEOUT_TCP_FIN")?.unwrap_or(0),
+        udp_s: u32_attr(&h, cmd_attr::TIMEOUT_UDP, "TIMEOUT_UDP")?.unwrap_or(0),
+    })
+}
+
+/// The version and connection table size of a GET_INFO reply.
+pub fn info_of(msg: &GenlMsg) -> Result<ListingInfo, CodecError> {
+    let h = msg.attrs().get_attr_handle();
+    let v = need(u32_attr(&h, info::VERSION, "VERSION")?, "INFO VERSION")?;
+    Ok(ListingInfo {
+        version: ((v >> 16) as u8, (v >> 8) as u8, v as u8),
+        conn_tab_size: need(
+            u32_attr(&h, info::CONN_TAB_SIZE, "CONN_TAB_SIZE")?,
+            "CONN_TAB_SIZE",
+        )?,
+    })
+}
+
+#[cfg(test)]
+#[path = "codec_tests.rs"]
+mod tests;
