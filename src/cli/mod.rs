@@ -13,6 +13,7 @@ use piranha_engine::config::{self, Parsed};
 
 mod check;
 mod config_cmd;
+mod ipvs;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -38,6 +39,9 @@ enum Command {
     /// Rewrite or export lvs.cf.
     #[command(subcommand)]
     Config(config_cmd::Command),
+    /// The kernel's IPVS table: list (as ipvsadm -Ln), apply lvs.cf, flush.
+    #[command(subcommand)]
+    Ipvs(ipvs::Command),
 }
 
 /// The `-c FILE` option shared by every subcommand that reads lvs.cf.
@@ -91,6 +95,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(args) => args.run(),
         Command::Config(cmd) => cmd.run(),
+        Command::Ipvs(cmd) => cmd.run(),
     };
     match result {
         Ok(code) => code,

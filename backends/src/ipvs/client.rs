@@ -254,11 +254,7 @@ impl IpvsClient {
 
     /// `IPVS_CMD_DEL_DAEMON` of the thread in `state` (master 1, backup 2).
     pub fn stop_daemon(&self, state: u32) -> Result<(), IpvsError> {
-        let d = DaemonState {
-            state,
-            iface: String::new(),
-            sync_id: 0,
-        };
+        let d = DaemonState::new(state, "", 0);
         let what = format!("stop sync daemon {}", role_name(state));
         self.call(&what, cmd::DEL_DAEMON, vec![codec::daemon_nest(&d, false)?])
             .map(drop)
@@ -271,7 +267,12 @@ impl IpvsClient {
         for state in [daemon::STATE_MASTER, daemon::STATE_BACKUP] {
             let h = have.iter().find(|d| d.state == state);
             let w = want.iter().find(|d| d.state == state);
-            if h == w {
+            let same = match (h, w) {
+                (None, None) => true,
+                (Some(h), Some(w)) => h.same_thread(w),
+                _ => false,
+            };
+            if same {
                 continue;
             }
             if h.is_some() {

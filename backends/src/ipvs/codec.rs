@@ -275,6 +275,36 @@ pub struct DaemonState {
     pub iface: String,
     /// Sync id.
     pub sync_id: u32,
+    /// Largest sync message (0: the kernel's default; reported since Linux 4.3).
+    pub maxlen: u16,
+    /// Multicast group (reported since Linux 4.3).
+    pub group: Option<IpAddr>,
+    /// Multicast port (0: default).
+    pub port: u16,
+    /// Multicast TTL (0: default).
+    pub ttl: u8,
+}
+
+impl DaemonState {
+    /// A thread in `state` (master 1, backup 2) on `iface` with `sync_id`, kernel defaults
+    /// for the rest.
+    pub fn new(state: u32, iface: &str, sync_id: u32) -> DaemonState {
+        DaemonState {
+            state,
+            iface: iface.to_string(),
+            sync_id,
+            maxlen: 0,
+            group: None,
+            port: 0,
+            ttl: 0,
+        }
+    }
+
+    /// Whether both describe the same thread as NEW_DAEMON configures it (role, interface,
+    /// id); the kernel's defaults for the rest are not compared.
+    pub fn same_thread(&self, other: &DaemonState) -> bool {
+        self.state == other.state && self.iface == other.iface && self.sync_id == other.sync_id
+    }
 }
 
 /// The DAEMON nest of NEW_DAEMON (full) or DEL_DAEMON (state only).
@@ -608,10 +638,25 @@ pub fn daemon_of(msg: &GenlMsg) -> Result<DaemonState, CodecError> {
     let h = top
         .get_nested_attributes::<u16>(cmd_attr::DAEMON)
         .map_err(dec)?;
+    let group = match fixed::<4>(&h, daemon::MCAST_GROUP, "MCAST_GROUP")? {
+        Some(b) => Some(IpAddr::V4(Ipv4Addr::from(b))),
+        None => fixed::<16>(&h, daemon::MCAST_GROUP6, "MCAST_GROUP6")?
+            .map(|b| IpAddr::V6(Ipv6Addr::from(b))),
+    };
     Ok(DaemonState {
         state: need(u32_attr(&h, daemon::STATE, "STATE")?, "daemon STATE")?,
         iface: string_attr(&h, daemon::MCAST_IFN).unwrap_or_default(),
         sync_id: u32_attr(&h, daemon::SYNC_ID, "SYNC_ID")?.unwrap_or(0),
+        maxlen: fixed::<2>(&h, daemon::SYNC_MAXLEN, "SYNC_MAXLEN")?
+            .map(u16::from_ne_bytes)
+            .unwrap_or(0),
+        group,
+        port: fixed::<2>(&h, daemon::MCAST_PORT, "MCAST_PORT")?
+            .map(u16::from_ne_bytes)
+            .unwrap_or(0),
+        ttl: fixed::<1>(&h, daemon::MCAST_TTL, "MCAST_TTL")?
+            .map(|b| b[0])
+            .unwrap_or(0),
     })
 }
 

@@ -81,6 +81,11 @@ pub mod daemon {
     pub const STATE: u16 = 1;
     pub const MCAST_IFN: u16 = 2;
     pub const SYNC_ID: u16 = 3;
+    pub const SYNC_MAXLEN: u16 = 4;
+    pub const MCAST_GROUP: u16 = 5;
+    pub const MCAST_GROUP6: u16 = 6;
+    pub const MCAST_PORT: u16 = 7;
+    pub const MCAST_TTL: u16 = 8;
     /// `IP_VS_STATE_MASTER`.
     pub const STATE_MASTER: u32 = 1;
     /// `IP_VS_STATE_BACKUP`.

@@ -34,16 +34,16 @@ pub fn timeouts_s(t: IpvsTimeouts) -> Timeouts {
 pub fn daemons_for(state: &SyncDaemon) -> Vec<DaemonState> {
     match state {
         SyncDaemon::Stopped => Vec::new(),
-        SyncDaemon::Master { iface, sync_id } => vec![DaemonState {
-            state: consts::daemon::STATE_MASTER,
-            iface: iface.clone(),
-            sync_id: u32::from(*sync_id),
-        }],
-        SyncDaemon::Backup { iface, sync_id } => vec![DaemonState {
-            state: consts::daemon::STATE_BACKUP,
-            iface: iface.clone(),
-            sync_id: u32::from(*sync_id),
-        }],
+        SyncDaemon::Master { iface, sync_id } => vec![DaemonState::new(
+            consts::daemon::STATE_MASTER,
+            iface,
+            u32::from(*sync_id),
+        )],
+        SyncDaemon::Backup { iface, sync_id } => vec![DaemonState::new(
+            consts::daemon::STATE_BACKUP,
+            iface,
+            u32::from(*sync_id),
+        )],
     }
 }
 
