@@ -83,7 +83,10 @@ impl ListArgs {
         let info = client.info()?;
         let table = client.table()?;
         if self.json {
-            println!("{}", serde_json::to_string_pretty(&table_json(&info, &table))?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&table_json(&info, &table))?
+            );
         } else {
             print!("{}", listing::render(&table, &info));
         }
