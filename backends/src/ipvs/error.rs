@@ -149,3 +149,60 @@ pub fn errno_name(errno: i32) -> String {
     };
     name.to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use piranha_engine::ipvs::{Dest, DestKey, Forwarding, Protocol, Service, ServiceKey};
+    use piranha_engine::sched::Algorithm;
+
+    fn http() -> ServiceKey {
+        ServiceKey::Addr {
+            protocol: Protocol::Tcp,
+            addr: [10, 0, 0, 1].into(),
+            port: 80,
+        }
+    }
+
+    #[test]
+    fn refusals_say_what_and_why() {
+        let op = Op::AddService(Service::new(http(), Algorithm::Wlc));
+        let e = IpvsError::refused_op(&describe_op(&op), &op, 17);
+        assert_eq!(
+            e.to_string(),
+            "add service TCP 10.0.0.1:80: already exists (EEXIST)"
+        );
+        let op = Op::DelDest {
+            service: http(),
+            dest: DestKey {
+                addr: [10, 0, 0, 2].into(),
+                port: 80,
+            },
+        };
+        let e = IpvsError::refused_op(&describe_op(&op), &op, 2);
+        assert_eq!(
+            e.to_string(),
+            "delete destination 10.0.0.2:80 from TCP 10.0.0.1:80: no such destination (ENOENT)"
+        );
+        let op = Op::AddDest {
+            service: http(),
+            dest: Dest::new([10, 0, 0, 2].into(), 80, Forwarding::Masq, 1),
+        };
+        let e = IpvsError::refused_op(&describe_op(&op), &op, 3);
+        assert_eq!(
+            e.to_string(),
+            "add destination 10.0.0.2:80 to TCP 10.0.0.1:80: no such service (ESRCH)"
+        );
+        let p: PortError = e.into();
+        assert_eq!(p.errno, Some(3));
+        assert_eq!(p.what, "add destination 10.0.0.2:80 to TCP 10.0.0.1:80");
+        assert_eq!(p.reason, "no such service (ESRCH)");
+    }
+
+    #[test]
+    fn unknown_errno_is_numbered() {
+        let e = IpvsError::refused("flush the table", 200);
+        assert_eq!(e.to_string(), "flush the table: refused (errno 200)");
+        assert_eq!(e.errno(), Some(200));
+    }
+}
