@@ -31,6 +31,7 @@ const CASES: &[&str] = &[
     "refusal-explained",
     "read-ipvsadm-table",
     "list-json",
+    "tunnel-params-read",
     "flush",
     "bench-apply-ops",
     "bench-same-table",

@@ -7,6 +7,7 @@
 # usage: tests/kernel/run.sh -b PIRANHA_BINARY [-s GUEST_SCRIPT]
 # env:   PIRANHA_VM_CACHE  cache folder (debs, unpacked kernel); default ${TMPDIR:-/tmp}/piranha-kernel-vm
 #        VM_TIMEOUT        seconds for the VM run (default 240); VM_MEM MiB (default 768)
+#        VM_ACCEL          qemu accelerator (default tcg; kvm where /dev/kvm works)
 #        BENCH_SERVICES, BENCH_DESTS  size of the apply-vs-ipvsadm -R measurement (1000, 10)
 # exit:  the guest script's status (0 = every case passed); 3 = the VM did not finish;
 #        77 = a capability is missing (no qemu and cannot install it, no apt access): the reason
@@ -19,9 +20,9 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 BIN="" GUEST="$HERE/guest.sh"
 while getopts "b:s:" o; do
   case $o in b) BIN=$(realpath "$OPTARG");; s) GUEST=$(realpath "$OPTARG");;
-    *) sed -n '6,12p' "$0"; exit 2;; esac
+    *) sed -n '6,14p' "$0"; exit 2;; esac
 done
-[ -n "$BIN" ] || { sed -n '6,12p' "$0"; exit 2; }
+[ -n "$BIN" ] || { sed -n '6,14p' "$0"; exit 2; }
 skip() { echo "SKIPPED: $*" >&2; exit 77; }
 
 if ! command -v qemu-system-x86_64 >/dev/null; then
@@ -122,7 +123,9 @@ INIT
 chmod +x "$IR/init"
 (cd "$IR" && find . | "$ROOT/bin/busybox" cpio -o -H newc 2>/dev/null | gzip -1) > "$IR.cpio.gz"
 LOG=$W/console.log
-timeout "${VM_TIMEOUT:-240}" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m "${VM_MEM:-768}" \
+# Software emulation by default: it works everywhere, while a present /dev/kvm may still be
+# unusable (nested virtualisation makes qemu abort). VM_ACCEL=kvm opts in where KVM works.
+timeout "${VM_TIMEOUT:-240}" qemu-system-x86_64 -accel "${VM_ACCEL:-tcg}" -cpu max -smp 2 -m "${VM_MEM:-768}" \
   -nographic -no-reboot -nic none -kernel "$VMLINUX" -initrd "$IR.cpio.gz" \
   -append "console=ttyS0 quiet panic=-1" </dev/null | tr -d '\r' | tee "$LOG" || true
 rm -f "$IR.cpio.gz"

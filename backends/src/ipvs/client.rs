@@ -168,12 +168,17 @@ impl IpvsClient {
             .collect()
     }
 
-    /// The whole table: a services dump, then one destinations dump per service.
+    /// The whole table: a services dump, then one destinations dump per service. A service
+    /// deleted between the two dumps (ESRCH) is left out, as if the services dump had been
+    /// taken a moment later.
     pub fn table(&self) -> Result<Table, IpvsError> {
         let mut table = Table::new();
         for s in self.services()? {
             let key = s.service.key;
-            let dests = self.dests(&key)?;
+            let dests = match self.dests(&key) {
+                Err(IpvsError::Refused { errno: 3, .. }) => continue,
+                other => other?,
+            };
             table.upsert_service(s.service);
             for d in dests {
                 table.upsert_dest(&key, d.dest);
