@@ -92,7 +92,6 @@ ipvsadm -a -f 43 -6 -r 2001:db8::43 -g -w 4
 ipvsadm -A -t [2001:db8::1]:80 -s mh -b mh-port,mh-fallback -p 30 -M 64
 ipvsadm -a -t [2001:db8::1]:80 -r [2001:db8::2]:8080 -m -w 9
 ipvsadm -a -t [2001:db8::1]:80 -r [2001:db8::3]:80 -i -w 0
-ipvsadm -a -t [2001:db8::1]:80 -r 10.1.0.8:80 -i -w 1
 ipvsadm -a -t 10.0.0.2:443 -r 10.1.0.9:443 -i --tun-type gue --tun-port 6080 --tun-nocsum
 ipvsadm -A -u [2001:db8::5]:5060 -s rr
 ipvsadm -a -u [2001:db8::5]:5060 -r [2001:db8::6]:5060 -g

@@ -56,14 +56,17 @@ fi
 VMLINUX=$W/vmlinux-$KVER
 if [ ! -s "$VMLINUX" ]; then
   at=$(LC_ALL=C grep -aobUP '\xfd7zXZ\x00' "$ROOT/boot/vmlinuz-$KVER" | head -1 | cut -d: -f1)
-  tail -c +$((at + 1)) "$ROOT/boot/vmlinuz-$KVER" | xz -dc --single-stream > "$VMLINUX.tmp" 2>/dev/null ||
+  # (through a file: in a pipe, xz stopping at the stream's end would kill tail with SIGPIPE)
+  tail -c +$((at + 1)) "$ROOT/boot/vmlinuz-$KVER" > "$VMLINUX.xz"
+  xz -dc --single-stream "$VMLINUX.xz" > "$VMLINUX.tmp" 2>/dev/null ||
     cp "$ROOT/boot/vmlinuz-$KVER" "$VMLINUX.tmp"
+  rm -f "$VMLINUX.xz"
   mv "$VMLINUX.tmp" "$VMLINUX"
 fi
 
 # The initramfs: busybox, modules, ipvsadm, piranha (stripped), the cases' data, /init.
-IR=$(mktemp -d "$W/initramfs.XXXXXX")
-trap 'rm -rf "$IR"' EXIT
+IR=$(mktemp -d "$W/initramfs.XXXXXX")   # per run: concurrent runs share only the cache
+trap 'rm -rf "$IR" "$IR.cpio.gz" "$IR.log"' EXIT
 mkdir -p "$IR"/{bin,sbin,proc,sys,dev,tmp,data,lib/modules,lib64,lib/x86_64-linux-gnu}
 cp "$ROOT/bin/busybox" "$IR/bin/"
 for a in $("$IR/bin/busybox" --list); do [ "$a" = busybox ] || ln -sf busybox "$IR/bin/$a"; done
@@ -122,13 +125,13 @@ poweroff -f
 INIT
 chmod +x "$IR/init"
 (cd "$IR" && find . | "$ROOT/bin/busybox" cpio -o -H newc 2>/dev/null | gzip -1) > "$IR.cpio.gz"
-LOG=$W/console.log
+LOG=$IR.log
 # Software emulation by default: it works everywhere, while a present /dev/kvm may still be
 # unusable (nested virtualisation makes qemu abort). VM_ACCEL=kvm opts in where KVM works.
 timeout "${VM_TIMEOUT:-240}" qemu-system-x86_64 -accel "${VM_ACCEL:-tcg}" -cpu max -smp 2 -m "${VM_MEM:-768}" \
   -nographic -no-reboot -nic none -kernel "$VMLINUX" -initrd "$IR.cpio.gz" \
   -append "console=ttyS0 quiet panic=-1" </dev/null | tr -d '\r' | tee "$LOG" || true
-rm -f "$IR.cpio.gz"
+cp "$LOG" "$W/console.log"   # the last run's console, for a look afterwards
 rc=$(sed -n 's/^VM-EXIT \([0-9]*\).*/\1/p' "$LOG" | tail -1)
-[ -n "$rc" ] || { echo "kernel VM: the guest script did not finish (see $LOG)" >&2; exit 3; }
+[ -n "$rc" ] || { echo "kernel VM: the guest script did not finish (see $W/console.log)" >&2; exit 3; }
 exit "$rc"
