@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use piranha_backends::ipvs::{consts, timeouts_s, DaemonState, IpvsClient};
+use piranha_backends::ipvs::{consts, timeouts_s, DaemonState, DestDump, IpvsClient, ServiceDump};
 use piranha_engine::director::DirectorConfig;
 use piranha_engine::ipvs::listing::{self, ListingInfo};
-use piranha_engine::ipvs::{reconcile, Ownership, Table};
+use piranha_engine::ipvs::{reconcile, Ownership};
 use piranha_engine::lvs::{desired_table, RealId};
 use piranha_engine::nanny::{Health, RealState};
 
@@ -32,7 +32,7 @@ pub struct ListArgs {
     /// Numeric output (the only kind: accepted for ipvsadm's muscle memory).
     #[arg(short = 'n', long = "numeric")]
     numeric: bool,
-    /// The table (with connection counters) as JSON.
+    /// The table as JSON, with connection and traffic counters.
     #[arg(long, conflicts_with_all = ["timeout", "daemon"])]
     json: bool,
     /// The global timeouts, as `ipvsadm -L --timeout`.
@@ -81,14 +81,12 @@ impl ListArgs {
             return Ok(ExitCode::SUCCESS);
         }
         let info = client.info()?;
-        let table = client.table()?;
         if self.json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&table_json(&info, &table))?
-            );
+            let services = client.detailed()?;
+            let json = table_json(&info, &services);
+            println!("{}", serde_json::to_string_pretty(&json)?);
         } else {
-            print!("{}", listing::render(&table, &info));
+            print!("{}", listing::render(&client.table()?, &info));
         }
         Ok(ExitCode::SUCCESS)
     }
@@ -124,15 +122,15 @@ fn render_daemons(daemons: &[DaemonState]) -> String {
     out
 }
 
-fn table_json(info: &ListingInfo, table: &Table) -> serde_json::Value {
-    let services: Vec<serde_json::Value> = table
-        .services
-        .values()
-        .map(|e| {
-            serde_json::json!({
-                "service": e.service,
-                "dests": e.dests.values().collect::<Vec<_>>(),
-            })
+fn table_json(info: &ListingInfo, services: &[(ServiceDump, Vec<DestDump>)]) -> serde_json::Value {
+    let services: Vec<serde_json::Value> = services
+        .iter()
+        .map(|(s, dests)| {
+            let dests: Vec<serde_json::Value> = dests
+                .iter()
+                .map(|d| serde_json::json!({ "dest": d.dest, "stats": d.stats }))
+                .collect();
+            serde_json::json!({ "service": s.service, "stats": s.stats, "dests": dests })
         })
         .collect();
     serde_json::json!({ "info": info, "services": services })

@@ -105,8 +105,21 @@ ipvsadm -Ln > /tmp/kernel.txt
 cat /tmp/kernel.txt
 $P ipvs list -n > /tmp/ours.txt
 same read-ipvsadm-table /tmp/kernel.txt /tmp/ours.txt
+# connection counters: a local client's SYN to a VIP is scheduled by IPVS (LOCAL_OUT) and NATed
+# out of sync0, where nobody answers: the kernel then counts a connection on one destination
+ip route add 10.0.0.0/8 dev sync0
+nc -w 1 10.0.0.2 443 < /dev/null > /dev/null 2>&1
+ipvsadm -Ln > /tmp/kernel.txt
+$P ipvs list -n > /tmp/ours.txt
+grep -A2 '10.0.0.2:443' /tmp/kernel.txt
+if awk '$1 == "->" && $5 + $6 > 0 { seen = 1 } END { exit !seen }' /tmp/kernel.txt; then
+  same counters-read /tmp/kernel.txt /tmp/ours.txt
+else fail counters-read; cat /tmp/kernel.txt; fi
 $P ipvs list --json > /tmp/ours.json && grep -q '"conn_tab_size": 4096' /tmp/ours.json &&
   pass list-json || fail list-json
+# the traffic counters (STATS64) of that connection
+tr -d ' \n' < /tmp/ours.json | grep -q '"stats":{"conns":1,' && pass stats-read ||
+  { fail stats-read; cat /tmp/ours.json; }
 # the GUE tunnel parameters (not shown by -Ln) come back from the dump
 tr -d ' \n' < /tmp/ours.json | grep -q '"kind":"Gue","port":6080}' &&
   pass tunnel-params-read || { fail tunnel-params-read; cat /tmp/ours.json; }

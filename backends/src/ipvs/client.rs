@@ -168,17 +168,27 @@ impl IpvsClient {
             .collect()
     }
 
+    /// Every service with its destinations, counters included (`ipvsadm -Ln --stats`), in
+    /// the kernel's order. Services deleted between the dumps are left out.
+    pub fn detailed(&self) -> Result<Vec<(ServiceDump, Vec<DestDump>)>, IpvsError> {
+        let mut out = Vec::new();
+        for s in self.services()? {
+            match self.dests(&s.service.key) {
+                Err(IpvsError::Refused { errno: 3, .. }) => continue,
+                Ok(dests) => out.push((s, dests)),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
     /// The whole table: a services dump, then one destinations dump per service. A service
     /// deleted between the two dumps (ESRCH) is left out, as if the services dump had been
     /// taken a moment later.
     pub fn table(&self) -> Result<Table, IpvsError> {
         let mut table = Table::new();
-        for s in self.services()? {
+        for (s, dests) in self.detailed()? {
             let key = s.service.key;
-            let dests = match self.dests(&key) {
-                Err(IpvsError::Refused { errno: 3, .. }) => continue,
-                other => other?,
-            };
             table.upsert_service(s.service);
             for d in dests {
                 table.upsert_dest(&key, d.dest);
