@@ -1,15 +1,19 @@
-//! `piranha ipvs list|apply|flush`: the kernel's IPVS table over netlink, without ipvsadm.
+//! `piranha ipvs list|apply|flush|zero|sync-daemon`: the kernel's IPVS table over netlink,
+//! without ipvsadm.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use piranha_backends::ipvs::{consts, timeouts_s, DaemonState, DestDump, IpvsClient, ServiceDump};
+use piranha_backends::ipvs::{
+    consts, daemons_for, timeouts_s, DaemonState, DestDump, IpvsClient, ServiceDump,
+};
 use piranha_engine::director::DirectorConfig;
 use piranha_engine::ipvs::listing::{self, ListingInfo};
 use piranha_engine::ipvs::{reconcile, Ownership};
 use piranha_engine::lvs::{desired_table, RealId};
 use piranha_engine::nanny::{Health, RealState};
+use piranha_engine::ports::SyncDaemon;
 
 use super::ConfigFile;
 
@@ -24,6 +28,35 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Delete every virtual service.
     Flush,
+    /// Zero the packet, byte and connection counters (`ipvsadm -Z`).
+    Zero,
+    /// Start, switch or stop the connection-synchronisation daemon (what pulse does when the
+    /// router becomes active or inactive; `ipvsadm --start-daemon/--stop-daemon`).
+    #[command(subcommand)]
+    SyncDaemon(SyncCommand),
+}
+
+/// The sync daemon's wanted state.
+#[derive(Debug, clap::Subcommand)]
+pub enum SyncCommand {
+    /// Run as master on IFACE (stopping a backup).
+    Master {
+        /// Multicast interface (lvs.cf `syncd_iface`).
+        iface: String,
+        /// Sync id (lvs.cf `syncd_id`).
+        #[arg(default_value_t = 0)]
+        sync_id: u8,
+    },
+    /// Run as backup on IFACE (stopping a master).
+    Backup {
+        /// Multicast interface (lvs.cf `syncd_iface`).
+        iface: String,
+        /// Sync id (lvs.cf `syncd_id`).
+        #[arg(default_value_t = 0)]
+        sync_id: u8,
+    },
+    /// Stop both.
+    Stop,
 }
 
 /// `piranha ipvs list`.
@@ -58,6 +91,19 @@ impl Command {
             Command::Apply(a) => a.run(),
             Command::Flush => {
                 connect()?.flush()?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Zero => {
+                connect()?.zero(None)?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::SyncDaemon(cmd) => {
+                let state = match cmd {
+                    SyncCommand::Master { iface, sync_id } => SyncDaemon::Master { iface, sync_id },
+                    SyncCommand::Backup { iface, sync_id } => SyncDaemon::Backup { iface, sync_id },
+                    SyncCommand::Stop => SyncDaemon::Stopped,
+                };
+                connect()?.set_daemons(&daemons_for(&state))?;
                 Ok(ExitCode::SUCCESS)
             }
         }
@@ -183,7 +229,7 @@ impl ApplyArgs {
         }
         client.set_timeouts(timeouts_s(director.timeouts))?;
         if let Some(state) = director.sync_daemon_state(true) {
-            client.set_daemons(&piranha_backends::ipvs::daemons_for(&state))?;
+            client.set_daemons(&daemons_for(&state))?;
         }
         Ok(ExitCode::SUCCESS)
     }

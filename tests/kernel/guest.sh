@@ -66,6 +66,17 @@ ipvsadm -D -t 10.9.9.9:80
 ipvsadm -Ln > /tmp/kernel.txt
 same repaired-table /data/apply.expected /tmp/kernel.txt
 
+# 5b. the sync daemon switches roles and stops (what pulse does on failover)
+$P ipvs sync-daemon backup sync0 5
+ipvsadm -L --daemon > /tmp/kd.txt
+cat /tmp/kd.txt
+[ "$(wc -l < /tmp/kd.txt)" = 1 ] && grep -q '^backup sync daemon (mcast=sync0, syncid=5' /tmp/kd.txt &&
+  pass daemon-switch-to-backup || fail daemon-switch-to-backup
+$P ipvs list --daemon > /tmp/od.txt
+same daemon-backup-read-back /tmp/kd.txt /tmp/od.txt
+$P ipvs sync-daemon stop
+[ -z "$(ipvsadm -L --daemon)" ] && pass daemon-stop || fail daemon-stop
+
 # 6. a refusal says what was refused and why
 $P ipvs apply -c /data/refused.cf > /tmp/refused.out 2> /tmp/refused.err; rc=$?
 cat /tmp/refused.out /tmp/refused.err
@@ -120,6 +131,13 @@ $P ipvs list --json > /tmp/ours.json && grep -q '"conn_tab_size": 4096' /tmp/our
 # the traffic counters (STATS64) of that connection
 tr -d ' \n' < /tmp/ours.json | grep -q '"stats":{"conns":1,' && pass stats-read ||
   { fail stats-read; cat /tmp/ours.json; }
+# zeroing the counters
+$P ipvs zero
+$P ipvs list --json | tr -d ' \n' > /tmp/zeroed.json
+ipvsadm -Ln --stats | grep '10.0.0.2:443'
+if ! grep -q '"conns":1,' /tmp/zeroed.json && grep -q '"stats":{"conns":0,' /tmp/zeroed.json &&
+  ipvsadm -Ln --stats | grep '^TCP  10.0.0.2:443' | awk '{ exit $3 != 0 }'
+then pass zero; else fail zero; cat /tmp/zeroed.json; fi
 # the GUE tunnel parameters (not shown by -Ln) come back from the dump
 tr -d ' \n' < /tmp/ours.json | grep -q '"kind":"Gue","port":6080}' &&
   pass tunnel-params-read || { fail tunnel-params-read; cat /tmp/ours.json; }
