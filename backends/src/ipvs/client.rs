@@ -21,10 +21,9 @@ use neli::utils::Groups;
 use piranha_engine::ipvs::listing::ListingInfo;
 use piranha_engine::ipvs::{Op, ServiceKey, Table, Timeouts};
 
-use super::codec::{
-    self, Attr, CodecError, DaemonState, DestDump, GenlMsg, ReplyKind, ServiceDump,
-};
+use super::codec::{self, Attr, CodecError, DaemonState, GenlMsg};
 use super::consts::{cmd, daemon, FAMILY_NAME};
+use super::decode::{self, DestDump, ReplyKind, ServiceDump};
 use super::error::{describe_op, IpvsError};
 
 /// Requests sent per `sendmsg` before their ACKs are read (fits the default 208 KiB receive
@@ -89,7 +88,7 @@ impl IpvsClient {
             .iter()
             .find_map(|m| {
                 let h = m.attrs().get_attr_handle();
-                codec::raw(&h, u16::from(CtrlAttr::FamilyId))
+                decode::raw(&h, u16::from(CtrlAttr::FamilyId))
                     .filter(|b| b.len() >= 2)
                     .map(|b| u16::from_ne_bytes([b[0], b[1]]))
             })
@@ -129,7 +128,7 @@ impl IpvsClient {
         let msg = msgs
             .first()
             .ok_or_else(|| CodecError::Decode("GET_INFO: no reply".into()))?;
-        Ok(codec::info_of(msg)?)
+        Ok(decode::info_of(msg)?)
     }
 
     /// `IPVS_CMD_GET_CONFIG`: the global connection timeouts.
@@ -138,7 +137,7 @@ impl IpvsClient {
         let msg = msgs
             .first()
             .ok_or_else(|| CodecError::Decode("GET_CONFIG: no reply".into()))?;
-        Ok(codec::timeouts_of(msg)?)
+        Ok(decode::timeouts_of(msg)?)
     }
 
     /// `IPVS_CMD_SET_CONFIG`: set the non-zero timeouts (zero keeps the kernel's value).
@@ -155,7 +154,7 @@ impl IpvsClient {
     pub fn services(&self) -> Result<Vec<ServiceDump>, IpvsError> {
         let msgs = self.dump("list services", cmd::GET_SERVICE, Vec::new())?;
         msgs.iter()
-            .map(|m| codec::service_of(m).map_err(IpvsError::from))
+            .map(|m| decode::service_of(m).map_err(IpvsError::from))
             .collect()
     }
 
@@ -164,7 +163,7 @@ impl IpvsClient {
         let what = format!("list destinations of {service}");
         let msgs = self.dump(&what, cmd::GET_DEST, vec![codec::service_id_nest(service)?])?;
         msgs.iter()
-            .map(|m| codec::dest_of(m, service.family()).map_err(IpvsError::from))
+            .map(|m| decode::dest_of(m, service.family()).map_err(IpvsError::from))
             .collect()
     }
 
@@ -251,7 +250,7 @@ impl IpvsClient {
     pub fn daemons(&self) -> Result<Vec<DaemonState>, IpvsError> {
         let msgs = self.dump("list sync daemons", cmd::GET_DAEMON, Vec::new())?;
         msgs.iter()
-            .map(|m| codec::daemon_of(m).map_err(IpvsError::from))
+            .map(|m| decode::daemon_of(m).map_err(IpvsError::from))
             .collect()
     }
 
@@ -337,7 +336,7 @@ impl Conn {
         s
     }
 
-    fn recv(&mut self) -> Result<Vec<codec::Reply>, IpvsError> {
+    fn recv(&mut self) -> Result<Vec<decode::Reply>, IpvsError> {
         let (n, _) = self.sock.recv(&mut self.buf[..], Msg::empty())?;
         if n == 0 {
             return Err(IpvsError::Io(io::Error::new(
@@ -345,7 +344,7 @@ impl Conn {
                 "netlink socket closed",
             )));
         }
-        Ok(codec::parse_replies(&self.buf[..n])?)
+        Ok(decode::parse_replies(&self.buf[..n])?)
     }
 
     /// Send one request and read until its ACK (or DONE for a dump).

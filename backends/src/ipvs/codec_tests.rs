@@ -1,7 +1,12 @@
 //! Codec tests against bytes written out by hand from `ip_vs.h` (not produced by the encoder).
 
+use std::net::{IpAddr, Ipv6Addr};
+
 use super::*;
-use piranha_engine::ipvs::{Dest, Family, Forwarding, Op, Protocol, Service, ServiceFlags};
+use crate::ipvs::decode::*;
+use piranha_engine::ipvs::listing::ListingInfo;
+use piranha_engine::ipvs::{Protocol, ServiceFlags};
+use piranha_engine::sched::Algorithm;
 
 fn tcp(addr: &str, port: u16) -> ServiceKey {
     ServiceKey::Addr {

@@ -1,7 +1,8 @@
 //! IPVS over generic netlink (family "IPVS"), on neli.
 //!
 //! - [`consts`]: the numbers of `include/uapi/linux/ip_vs.h`.
-//! - [`codec`]: requests to bytes and replies to the engine's types (pure, unit-tested).
+//! - [`codec`]: requests to bytes (pure, unit-tested with [`decode`]).
+//! - [`decode`]: the kernel's replies to the engine's types.
 //! - [`client`]: the socket: batched table changes, dumps, timeouts, sync daemon, info.
 //! - [`error`]: typed refusals (`add service TCP 10.0.0.1:80: already exists (EEXIST)`).
 //!
@@ -10,6 +11,7 @@
 pub mod client;
 pub mod codec;
 pub mod consts;
+pub mod decode;
 pub mod error;
 
 use async_trait::async_trait;
@@ -17,7 +19,8 @@ use piranha_engine::ipvs::{Op, Table, Timeouts};
 use piranha_engine::ports::{Ipvs, IpvsTimeouts, PortError, SyncDaemon};
 
 pub use client::IpvsClient;
-pub use codec::{DaemonState, DestDump, ServiceDump, Stats};
+pub use codec::DaemonState;
+pub use decode::{DestDump, ServiceDump, Stats};
 pub use error::IpvsError;
 
 /// The engine's timeouts in whole seconds (what the kernel takes).
