@@ -28,8 +28,8 @@ skip() { echo "SKIPPED: $*" >&2; exit 77; }
 if ! command -v qemu-system-x86_64 >/dev/null; then
   command -v apt-get >/dev/null || skip "qemu-system-x86_64 is not installed and there is no apt-get"
   [ "$(id -u)" = 0 ] || skip "qemu-system-x86_64 is not installed (apt-get install qemu-system-x86 needs root)"
-  apt-get install -y --no-install-recommends qemu-system-x86 >/dev/null 2>&1 ||
-    { apt-get update >/dev/null 2>&1 && apt-get install -y --no-install-recommends qemu-system-x86 >/dev/null 2>&1; } ||
+  apt-get -o DPkg::Lock::Timeout=300 install -y --no-install-recommends qemu-system-x86 >/dev/null 2>&1 ||
+    { apt-get update >/dev/null 2>&1 && apt-get -o DPkg::Lock::Timeout=300 install -y --no-install-recommends qemu-system-x86 >/dev/null 2>&1; } ||
     skip "qemu-system-x86_64 is missing and apt-get install qemu-system-x86 failed"
 fi
 command -v apt-get >/dev/null || skip "no apt-get to download Debian's kernel and ipvsadm"
