@@ -6,3 +6,5 @@
 //!
 //! Status: not yet written (issue "The real backend and the daemon"). Nothing here is used yet.
 #![deny(missing_docs)]
+
+pub mod ipvs;

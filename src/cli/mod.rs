@@ -15,6 +15,7 @@ mod check;
 mod config_cmd;
 mod gui;
 mod passwd;
+mod ipvs;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -44,6 +45,9 @@ enum Command {
     Gui(gui::Args),
     /// Set the web tool's password.
     Passwd(passwd::Args),
+    /// The kernel's IPVS table: list (as ipvsadm -Ln), apply lvs.cf, flush.
+    #[command(subcommand)]
+    Ipvs(ipvs::Command),
 }
 
 /// The `-c FILE` option shared by every subcommand that reads lvs.cf.
@@ -99,6 +103,7 @@ pub fn main() -> ExitCode {
         Command::Config(cmd) => cmd.run(),
         Command::Gui(args) => args.run(),
         Command::Passwd(args) => args.run(),
+        Command::Ipvs(cmd) => cmd.run(),
     };
     match result {
         Ok(code) => code,
