@@ -13,7 +13,9 @@ use piranha_engine::config::{self, Parsed};
 
 mod check;
 mod config_cmd;
+mod drain;
 mod pulse;
+mod status;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -41,6 +43,12 @@ enum Command {
     Config(config_cmd::Command),
     /// The director daemon (foreground): heartbeats, failover, VIPs, health checks, IPVS.
     Pulse(pulse::Args),
+    /// Ask the running daemon for its state (control socket).
+    Status(status::Args),
+    /// Take a real server out of scheduling (weight 0) without editing lvs.cf.
+    Drain(drain::Args),
+    /// Undo `drain`: the real server's health decides again.
+    Enable(drain::Args),
 }
 
 /// The `-c FILE` option shared by every subcommand that reads lvs.cf.
@@ -95,6 +103,9 @@ pub fn main() -> ExitCode {
         Command::Check(args) => args.run(),
         Command::Config(cmd) => cmd.run(),
         Command::Pulse(args) => args.run(),
+        Command::Status(args) => args.run(),
+        Command::Drain(args) => args.run(true),
+        Command::Enable(args) => args.run(false),
     };
     match result {
         Ok(code) => code,
