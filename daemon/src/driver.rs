@@ -96,6 +96,8 @@ pub struct Driver {
     dump_retry_at: Option<tokio::time::Instant>,
     pending: VecDeque<Input>,
     last_send_error: Option<String>,
+    /// `serial_no` of the lvs.cf last loaded (pulse keeps the one it started with).
+    serial_no: u64,
 }
 
 /// Why the driver could not start or stopped early.
@@ -120,6 +122,7 @@ impl Driver {
         options: DriverOptions,
     ) -> Result<Driver, DriverError> {
         let start = tokio::time::Instant::now();
+        let serial_no = config.pulse.serial_no;
         let director = Director::new(
             config,
             identity.role,
@@ -141,6 +144,7 @@ impl Driver {
             dump_retry_at: None,
             pending: VecDeque::new(),
             last_send_error: None,
+            serial_no,
         })
     }
 
@@ -242,6 +246,7 @@ impl Driver {
                         &self.director,
                         self.last_dump.as_ref(),
                         &self.options.config_file,
+                        self.serial_no,
                         now,
                     )),
                     Request::Drain {
@@ -276,7 +281,11 @@ impl Driver {
     fn reload(&mut self, now: Instant) -> Response {
         match (self.loader)() {
             Ok(cfg) => {
-                info!("reloading {}", self.options.config_file);
+                info!(
+                    "reloading {} (serial_no {})",
+                    self.options.config_file, cfg.pulse.serial_no
+                );
+                self.serial_no = cfg.pulse.serial_no;
                 self.director.handle_reload(now, cfg);
                 Response::Ok {
                     message: format!("reloaded {}", self.options.config_file),

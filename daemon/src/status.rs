@@ -12,6 +12,7 @@ pub fn report(
     director: &Director,
     last_dump: Option<&Table>,
     config_file: &str,
+    serial_no: u64,
     now: Instant,
 ) -> StatusReport {
     let s = director.status();
@@ -65,7 +66,7 @@ pub fn report(
             why,
         }),
         config_file: config_file.to_string(),
-        serial_no: director.config().pulse.serial_no,
+        serial_no,
         uptime_s: now.saturating_duration_since(Instant::ZERO).as_secs_f64(),
         heartbeats_accepted: counters.accepted,
         heartbeats_rejected: counters.rejected(),

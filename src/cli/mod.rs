@@ -15,7 +15,9 @@ mod check;
 mod config_cmd;
 mod drain;
 mod pulse;
+mod send_arp;
 mod status;
+mod witness;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -49,6 +51,10 @@ enum Command {
     Drain(drain::Args),
     /// Undo `drain`: the real server's health decides again.
     Enable(drain::Args),
+    /// Piranha's send_arp: one gratuitous ARP reply.
+    SendArp(send_arp::Args),
+    /// The optional split-brain arbiter (lvs.cf `arbiter`).
+    Witness(witness::Args),
 }
 
 /// The `-c FILE` option shared by every subcommand that reads lvs.cf.
@@ -106,6 +112,8 @@ pub fn main() -> ExitCode {
         Command::Status(args) => args.run(),
         Command::Drain(args) => args.run(true),
         Command::Enable(args) => args.run(false),
+        Command::SendArp(args) => args.run(),
+        Command::Witness(args) => args.run(),
     };
     match result {
         Ok(code) => code,

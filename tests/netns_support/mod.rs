@@ -109,6 +109,7 @@ pub struct Topology {
     pub dir: PathBuf,
     daemons: [Option<Child>; 2],
     monitor: Option<Child>,
+    others: Vec<Child>,
     neigh_rx: Option<mpsc::Receiver<(Instant, String)>>,
     runs: [u32; 2],
 }
@@ -125,6 +126,7 @@ impl Topology {
             dir,
             daemons: [None, None],
             monitor: None,
+            others: Vec::new(),
             neigh_rx: None,
             runs: [0, 0],
         };
@@ -236,6 +238,16 @@ impl Topology {
             .spawn()
             .expect("spawn piranha pulse");
         self.daemons[r as usize] = Some(child);
+    }
+
+    /// The daemon's PID.
+    pub fn pid(&self, r: Router) -> u32 {
+        self.daemons[r as usize].as_ref().expect("running").id()
+    }
+
+    /// Another process to kill on teardown.
+    pub fn adopt(&mut self, child: Child) {
+        self.others.push(child);
     }
 
     /// SIGKILL (the daemon dies, its host stays up).
@@ -425,6 +437,10 @@ impl Topology {
 
 impl Drop for Topology {
     fn drop(&mut self) {
+        for mut c in self.others.drain(..) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
         for c in self
             .daemons
             .iter_mut()
@@ -446,4 +462,16 @@ impl Drop for Topology {
 /// Milliseconds between two instants.
 pub fn ms(from: Instant, to: Instant) -> f64 {
     to.saturating_duration_since(from).as_secs_f64() * 1000.0
+}
+
+/// One raw request line to a control socket; the answer line.
+pub fn control_request(socket: &std::path::Path, line: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::os::unix::net::UnixStream::connect(socket).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(line.as_bytes()).unwrap();
+    s.write_all(b"\n").unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
 }
