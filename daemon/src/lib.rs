@@ -9,6 +9,8 @@
 pub mod control;
 pub mod control_server;
 pub mod driver;
+#[cfg(test)]
+mod driver_tests;
 pub mod no_ipvs;
 pub mod signals;
 pub mod status;
