@@ -30,6 +30,11 @@ fn crash_once(test: &str) -> f64 {
         .vip_moved_to(&backup_mac, MOVE_TIMEOUT)
         .unwrap_or_else(|| panic!("client ARP never moved:\n{}", t.log(Router::Backup)));
     assert!(t.holds_vip(Router::Backup));
+    assert!(
+        t.vip_line(Router::Backup).ends_with("eth0:1"),
+        "label: {}",
+        t.vip_line(Router::Backup)
+    );
     let log = t.log(Router::Backup);
     assert!(log.contains("took over: PeerDead("), "{log}");
     ms(t0, moved)
@@ -180,10 +185,55 @@ fn v2_key_mismatch_rejects_heartbeats_and_logs_them() {
             "{r:?}:\n{log}"
         );
         assert!(!log.contains("PathAlive"), "{r:?} accepted a beat:\n{log}");
+        // Ten rejections a second per path, at most one line a second each.
+        let lines = log.matches("heartbeat rejected on Some(Public)").count();
+        assert!((1..=3).contains(&lines), "{lines} lines:\n{log}");
     }
     let status = t.status_json(Router::Backup);
     assert!(status.contains(r#""heartbeats_accepted":0"#), "{status}");
     assert!(!status.contains(r#""heartbeats_rejected":0,"#), "{status}");
+}
+
+#[test]
+fn monitored_link_down_hands_over_through_the_private_path() {
+    if skip() {
+        return;
+    }
+    let _g = lock();
+    let mut t = Topology::new("netns_failover_link");
+    let cf = t.write_config("lvs.cf", "monitor_links = 1\n");
+    t.steady_pair(&cf);
+    let backup_mac = t.mac(Router::Backup);
+    let t0 = Instant::now();
+    t.set_link(Router::Primary, "eth0", false);
+    let moved = t
+        .vip_moved_to(&backup_mac, MOVE_TIMEOUT)
+        .unwrap_or_else(|| panic!("client ARP never moved:\n{}", t.log(Router::Primary)));
+    println!(
+        "VIP link down (monitor_links) -> client ARP moved: {:.1} ms",
+        ms(t0, moved)
+    );
+    let log = t.log(Router::Primary);
+    assert!(log.contains("a monitored link is down"), "{log}");
+    assert!(log.contains("gave up: LinkDown"), "{log}");
+    // The private path carried STOPPED: no waiting for deadtime.
+    assert!(t.log(Router::Backup).contains("took over: PeerStopped"));
+}
+
+#[test]
+fn unmonitored_link_down_changes_nothing() {
+    if skip() {
+        return;
+    }
+    let _g = lock();
+    let mut t = Topology::new("netns_failover_nolink");
+    let cf = t.write_config("lvs.cf", "");
+    t.steady_pair(&cf);
+    t.set_link(Router::Primary, "eth0", false);
+    std::thread::sleep(Duration::from_millis(1000));
+    // Piranha's behaviour without monitor_links: the private path keeps the pair together.
+    assert!(!t.log(Router::Backup).contains("took over"));
+    assert!(t.holds_vip(Router::Primary));
 }
 
 /// The figures for docs/BENCHMARKS.md:

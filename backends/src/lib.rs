@@ -9,5 +9,6 @@
 pub mod arp;
 pub mod commands;
 pub mod heartbeat;
+pub mod link;
 pub mod probe;
 pub mod vip;

@@ -16,7 +16,7 @@ use piranha_engine::nanny::ProbeResult;
 use piranha_engine::ports::{
     ArpStyle, Commands, HeartbeatRecv, HeartbeatTransport, Ipvs, Prober, Vips,
 };
-use piranha_engine::pulse::Role;
+use piranha_engine::pulse::{Event as PulseEvent, Path, RejectReason, Role};
 use piranha_engine::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
@@ -60,6 +60,8 @@ pub enum Control {
     Shutdown,
     /// A control-socket request, answered on the channel.
     Request(Request, oneshot::Sender<Response>),
+    /// `monitor_links`: the VIP interfaces' links went down (`false`) or are all up again.
+    Links(bool),
 }
 
 /// Settings of the driver itself (not of the director).
@@ -98,7 +100,22 @@ pub struct Driver {
     last_send_error: Option<String>,
     /// `serial_no` of the lvs.cf last loaded (pulse keeps the one it started with).
     serial_no: u64,
+    /// Rejected-heartbeat log limiter: per (path, reason), last report and drops since.
+    rejected_log: Vec<RejectedLog>,
 }
+
+/// At most one log line per second for each kind of rejected heartbeat (a wrong key rejects
+/// ten beats a second at keepalive 0.1).
+struct RejectedLog {
+    path: Option<Path>,
+    why: RejectReason,
+    last: tokio::time::Instant,
+    suppressed: u64,
+}
+
+const REJECTED_LOG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+/// Bound on distinct (path, reason) pairs tracked (3 paths + none, 11 reasons).
+const MAX_REJECTED_KINDS: usize = 64;
 
 /// Why the driver could not start or stopped early.
 #[derive(Debug, thiserror::Error)]
@@ -145,6 +162,7 @@ impl Driver {
             pending: VecDeque::new(),
             last_send_error: None,
             serial_no,
+            rejected_log: Vec::new(),
         })
     }
 
@@ -233,6 +251,15 @@ impl Driver {
             Control::Shutdown => {
                 info!("shutting down: handing over to the partner");
                 self.feed(now, Input::Shutdown);
+            }
+            Control::Links(up) => {
+                if up {
+                    info!("monitored links up again");
+                    self.feed(now, Input::LinkUp);
+                } else {
+                    warn!("a monitored link is down");
+                    self.feed(now, Input::LinkDown);
+                }
             }
             Control::Reload(reply) => {
                 let r = self.reload(now);
@@ -331,6 +358,36 @@ impl Driver {
         warn!("outputs still pending after {MAX_ROUNDS_PER_INPUT} rounds; continuing next turn");
     }
 
+    fn log_rejected(&mut self, path: Option<Path>, why: RejectReason) {
+        let now = tokio::time::Instant::now();
+        match self
+            .rejected_log
+            .iter_mut()
+            .find(|r| r.path == path && r.why == why)
+        {
+            Some(r) if now.duration_since(r.last) < REJECTED_LOG_INTERVAL => r.suppressed += 1,
+            Some(r) => {
+                warn!(
+                    "heartbeat rejected on {path:?}: {why:?} ({} more since the last report)",
+                    r.suppressed
+                );
+                r.last = now;
+                r.suppressed = 0;
+            }
+            None => {
+                warn!("heartbeat rejected on {path:?}: {why:?}");
+                if self.rejected_log.len() < MAX_REJECTED_KINDS {
+                    self.rejected_log.push(RejectedLog {
+                        path,
+                        why,
+                        last: now,
+                        suppressed: 0,
+                    });
+                }
+            }
+        }
+    }
+
     async fn output(&mut self, out: Output) {
         match out {
             Output::Transmit(t) => match self.ports.heartbeat.send(t.path, &t.bytes).await {
@@ -393,6 +450,9 @@ impl Driver {
                     let result: ProbeResult = prober.probe(&spec).await;
                     let _ = tx.send(Input::ProbeDone { ticket, result }).await;
                 });
+            }
+            Output::Event(Event::Pulse(PulseEvent::HeartbeatRejected { path, why })) => {
+                self.log_rejected(path, why)
             }
             Output::Event(e) => log_event(&e),
         }

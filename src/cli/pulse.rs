@@ -164,6 +164,28 @@ impl Args {
         };
         let (tx, rx) = tokio::sync::mpsc::channel::<Control>(64);
         signals::forward(tx.clone())?;
+        if lvs.monitor_links {
+            let mut devices: Vec<String> = dc
+                .vips
+                .iter()
+                .chain(dc.nat_router.as_ref())
+                .map(|v| v.interface().to_string())
+                .collect();
+            devices.sort();
+            devices.dedup();
+            let interval =
+                (dc.pulse.keepalive.to_std() / 2).max(std::time::Duration::from_millis(20));
+            let (link_tx, mut link_rx) = tokio::sync::mpsc::channel(8);
+            tokio::spawn(piranha_backends::link::watch(devices, interval, link_tx));
+            let to_driver = tx.clone();
+            tokio::spawn(async move {
+                while let Some(up) = link_rx.recv().await {
+                    if to_driver.send(Control::Links(up)).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
         let listener = control_server::bind(&self.control_socket).with_context(|| {
             format!(
                 "cannot bind control socket {}",

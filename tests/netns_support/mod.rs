@@ -321,6 +321,25 @@ impl Topology {
         out.contains(&format!("inet {VIP}/"))
     }
 
+    /// The `ip -o addr` line of the VIP (without its lifetime part), e.g. `... eth0:1`.
+    pub fn vip_line(&self, r: Router) -> String {
+        let out = must(&[
+            "ip",
+            "-n",
+            &self.ns(r.node()),
+            "-o",
+            "-4",
+            "addr",
+            "show",
+            "dev",
+            "eth0",
+        ]);
+        out.lines()
+            .find(|l| l.contains(&format!("inet {VIP}/")))
+            .map(|l| l.split('\\').next().unwrap_or(l).trim().to_string())
+            .unwrap_or_default()
+    }
+
     /// Wait (bounded) until `cond` holds; returns whether it did.
     pub fn wait_for(&self, timeout: Duration, mut cond: impl FnMut(&Self) -> bool) -> bool {
         let until = Instant::now() + timeout;
