@@ -107,11 +107,7 @@ fn drain_enable_reload_and_a_broken_sighup() {
     // A broken file on SIGHUP: logged with its position, the old configuration keeps running.
     std::fs::write(&cf, "serial_no = 2\nprimary = nonsense\n").unwrap();
     let pid = t.pid(Router::Primary);
-    assert!(Command::new("kill")
-        .args(["-HUP", &pid.to_string()])
-        .status()
-        .unwrap()
-        .success());
+    netns_support::signal(pid, nix::sys::signal::Signal::SIGHUP);
     assert!(t.wait_for(Duration::from_secs(3), |t| t
         .log(Router::Primary)
         .contains("reload refused")));

@@ -261,7 +261,7 @@ impl Topology {
     /// SIGTERM, then wait (bounded) for a clean exit; returns the exit status code.
     pub fn terminate(&mut self, r: Router) -> Option<i32> {
         let mut c = self.daemons[r as usize].take()?;
-        must(&["kill", "-TERM", &c.id().to_string()]);
+        signal(c.id(), nix::sys::signal::Signal::SIGTERM);
         let until = Instant::now() + Duration::from_secs(5);
         while Instant::now() < until {
             if let Ok(Some(status)) = c.try_wait() {
@@ -493,4 +493,10 @@ pub fn control_request(socket: &std::path::Path, line: &str) -> String {
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
     out
+}
+
+/// Send `sig` to `pid`.
+pub fn signal(pid: u32, sig: nix::sys::signal::Signal) {
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).expect("pid fits"));
+    nix::sys::signal::kill(pid, sig).expect("kill");
 }
