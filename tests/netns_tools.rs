@@ -194,3 +194,31 @@ fn witness_arbitrated_pair_fails_over() {
     assert!(wlog.contains("lease granted to node 2"), "{wlog}");
     let _ = VIP;
 }
+
+#[test]
+fn role_comes_from_the_nodes_addresses() {
+    if skip() {
+        return;
+    }
+    let _g = lock();
+    let mut t = Topology::new("netns_tools_role");
+    let cf = t.write_config("lvs.cf", "");
+    t.start_with(Router::Primary, &cf, false);
+    t.start_with(Router::Backup, &cf, false);
+    assert!(t.wait_for(Duration::from_secs(5), |t| t.holds_vip(Router::Primary)));
+    assert!(t.log(Router::Primary).contains("pulse started as Primary"));
+    assert!(t.log(Router::Backup).contains("pulse started as Backup"));
+    // The client holds neither address: it refuses to guess.
+    let out = Command::new("ip")
+        .args(["netns", "exec", &t.ns("cl")])
+        .arg(env!("CARGO_BIN_EXE_piranha"))
+        .args(["pulse", "--no-ipvs", "-c"])
+        .arg(&cf)
+        .arg("--control-socket")
+        .arg(t.dir.join("cl.sock"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("neither the primary nor the backup"), "{err}");
+}

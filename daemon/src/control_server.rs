@@ -100,3 +100,51 @@ pub fn call(path: &Path, request: &Request) -> io::Result<Response> {
     reader.read_line(&mut answer)?;
     serde_json::from_str(answer.trim_end()).map_err(io::Error::other)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn one_request_one_answer_and_bad_lines_are_refused() {
+        let dir = std::env::temp_dir().join(format!("piranha-ctl-{}", std::process::id()));
+        let path = dir.join("sub").join("control.sock");
+        let listener = bind(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let (tx, mut rx) = mpsc::channel(4);
+        tokio::spawn(serve(listener, tx, path.clone()));
+        // A stand-in driver answering every request.
+        tokio::spawn(async move {
+            while let Some(c) = rx.recv().await {
+                if let Control::Request(req, reply) = c {
+                    let _ = reply.send(Response::Ok {
+                        message: format!("{req:?}"),
+                    });
+                }
+            }
+        });
+        let p = path.clone();
+        let r = tokio::task::spawn_blocking(move || call(&p, &Request::Reload))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            r,
+            Response::Ok {
+                message: "Reload".into()
+            }
+        );
+        let mut s = UnixStream::connect(&path).await.unwrap();
+        s.write_all(b"{\"cmd\":\"explode\"}\n").await.unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).await.unwrap();
+        assert!(
+            answer.starts_with(r#"{"result":"error","message":"bad request"#),
+            "{answer}"
+        );
+        // A stale socket file is replaced on the next bind.
+        drop(bind(&path).unwrap());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

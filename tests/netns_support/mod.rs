@@ -221,6 +221,11 @@ impl Topology {
 
     /// Start `piranha pulse --no-ipvs` in the router's namespace.
     pub fn start(&mut self, r: Router, config: &std::path::Path) {
+        self.start_with(r, config, true)
+    }
+
+    /// Start it, with or without `--role` (without: the role comes from the addresses).
+    pub fn start_with(&mut self, r: Router, config: &std::path::Path, force_role: bool) {
         assert!(self.daemons[r as usize].is_none(), "{r:?} already running");
         self.runs[r as usize] += 1;
         let log = std::fs::File::create(self.log_path(r)).unwrap();
@@ -229,7 +234,12 @@ impl Topology {
             .arg(env!("CARGO_BIN_EXE_piranha"))
             .args(["pulse", "--no-ipvs", "-c"])
             .arg(config)
-            .args(["--role", r.role(), "--control-socket"])
+            .args(if force_role {
+                vec!["--role", r.role()]
+            } else {
+                vec![]
+            })
+            .arg("--control-socket")
             .arg(self.control_socket(r))
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
