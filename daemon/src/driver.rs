@@ -200,7 +200,17 @@ impl Driver {
             }
             let heartbeat = self.ports.heartbeat.clone();
             tokio::select! {
+                // Due timers first: a flood of datagrams (or of probe results) must never
+                // delay our own heartbeats or the partner's deadline.
                 biased;
+                _ = tokio::time::sleep_until(wake) => {
+                    let now = self.now();
+                    if self.dump_retry_at.is_some_and(|t| t <= tokio::time::Instant::now()) {
+                        self.dump_retry_at = None;
+                        self.dump().await;
+                    }
+                    self.director.handle_timeout(now);
+                }
                 c = self.control_rx.recv() => match c {
                     Some(c) => self.control(c),
                     None => {
@@ -224,14 +234,6 @@ impl Driver {
                 Some(input) = self.results_rx.recv() => {
                     let now = self.now();
                     self.feed(now, input);
-                }
-                _ = tokio::time::sleep_until(wake) => {
-                    let now = self.now();
-                    if self.dump_retry_at.is_some_and(|t| t <= tokio::time::Instant::now()) {
-                        self.dump_retry_at = None;
-                        self.dump().await;
-                    }
-                    self.director.handle_timeout(now);
                 }
             }
             self.execute().await;
