@@ -14,6 +14,8 @@ use piranha_engine::config::{self, Parsed};
 mod check;
 mod config_cmd;
 mod drain;
+mod gui;
+mod passwd;
 mod pulse;
 mod send_arp;
 mod status;
@@ -55,6 +57,10 @@ enum Command {
     SendArp(send_arp::Args),
     /// The optional split-brain arbiter (lvs.cf `arbiter`).
     Witness(witness::Args),
+    /// Serve the web tool (Piranha Configuration Tool) on 127.0.0.1:3636.
+    Gui(gui::Args),
+    /// Set the web tool's password.
+    Passwd(passwd::Args),
 }
 
 /// The `-c FILE` option shared by every subcommand that reads lvs.cf.
@@ -114,6 +120,8 @@ pub fn main() -> ExitCode {
         Command::Enable(args) => args.run(false),
         Command::SendArp(args) => args.run(),
         Command::Witness(args) => args.run(),
+        Command::Gui(args) => args.run(),
+        Command::Passwd(args) => args.run(),
     };
     match result {
         Ok(code) => code,

@@ -6,7 +6,7 @@ use super::model::{
     Failover, HeartbeatProtocol, LoadMonitor, LvsConfig, Network, Protocol, RealServer,
     ServiceKind, VirtualServer,
 };
-use super::value::{names, Kind, Value};
+use super::value::{names, Kind, Named, Value};
 
 /// When the canonical writer writes a key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,628 +65,169 @@ macro_rules! key {
 fn ip(v: Option<core::net::IpAddr>) -> Option<Value> {
     v.map(Value::Ip)
 }
+fn word_of<T: Named>(v: T) -> &'static str {
+    v.name()
+}
 fn text(v: &Option<String>) -> Option<Value> {
     v.clone().map(Value::Text)
 }
 
 /// Global keys (outside any block).
+#[rustfmt::skip]
 pub(crate) static GLOBAL: &[Key<LvsConfig>] = &[
-    key!(
-        "serial_no",
-        Kind::Uint { max: u64::MAX },
-        "0",
-        Always,
-        "Incremented by the GUI on every write.",
-        |c, v| c.serial_no = v.uint(),
-        |c| Some(Value::Uint(c.serial_no))
-    ),
-    key!(
-        "primary",
-        IP,
-        "-",
-        Always,
-        "Public IP of the primary router (required).",
-        |c, v| c.primary = v.ip(),
-        |c| ip(c.primary)
-    ),
-    key!(
-        "primary_private",
-        IP,
-        "-",
-        IfChanged,
-        "The primary's address on a second heartbeat path.",
-        |c, v| c.primary_private = v.ip(),
-        |c| ip(c.primary_private)
-    ),
-    key!(
-        "service",
-        Kind::Word(names::<ServiceKind>),
-        "lvs",
-        Always,
-        "`lvs` (IPVS) or `fos` (failover services).",
-        |c, v| c.service = v.word(),
-        |c| Some(Value::Word(super::value::Named::name(c.service)))
-    ),
-    key!(
-        "backup_active",
-        BOOL,
-        "0",
-        Always,
-        "1 when a backup router runs.",
-        |c, v| c.backup_active = v.bool(),
-        |c| Some(Value::Bool(c.backup_active))
-    ),
-    key!(
-        "backup",
-        IP,
-        "-",
-        IfChanged,
-        "Public IP of the backup router.",
-        |c, v| c.backup = v.ip(),
-        |c| ip(c.backup)
-    ),
-    key!(
-        "backup_private",
-        IP,
-        "-",
-        IfChanged,
-        "The backup's address on a second heartbeat path.",
-        |c, v| c.backup_private = v.ip(),
-        |c| ip(c.backup_private)
-    ),
+    key!("serial_no", Kind::Uint { max: u64::MAX }, "0", Always, "Incremented by the GUI on every write.",
+        |c, v| c.serial_no = v.uint(), |c| Some(Value::Uint(c.serial_no))),
+    key!("primary", IP, "-", Always, "Public IP of the primary router (required).",
+        |c, v| c.primary = v.ip(), |c| ip(c.primary)),
+    key!("primary_private", IP, "-", IfChanged, "The primary's address on a second heartbeat path.",
+        |c, v| c.primary_private = v.ip(), |c| ip(c.primary_private)),
+    key!("service", Kind::Word(names::<ServiceKind>), "lvs", Always, "`lvs` (IPVS) or `fos` (failover services).",
+        |c, v| c.service = v.word(), |c| Some(Value::Word(word_of(c.service)))),
+    key!("backup_active", BOOL, "0", Always, "1 when a backup router runs.",
+        |c, v| c.backup_active = v.bool(), |c| Some(Value::Bool(c.backup_active))),
+    key!("backup", IP, "-", IfChanged, "Public IP of the backup router.",
+        |c, v| c.backup = v.ip(), |c| ip(c.backup)),
+    key!("backup_private", IP, "-", IfChanged, "The backup's address on a second heartbeat path.",
+        |c, v| c.backup_private = v.ip(), |c| ip(c.backup_private)),
     key!(@ "heartbeat", WORD, "-", IfChanged, true, "Ignored by the original; kept as written.",
         |c, v| c.heartbeat = Some(v.text()), |c| text(&c.heartbeat)),
-    key!(
-        "heartbeat_port",
-        PORT,
-        "539",
-        Always,
-        "UDP port of the heartbeats (number or service name).",
-        |c, v| c.heartbeat_port = v.u16(),
-        |c| Some(Value::Uint(c.heartbeat_port.into()))
-    ),
-    key!(
-        "keepalive",
-        DUR,
-        "2",
-        Always,
-        "Seconds between heartbeats (fractions allowed).",
-        |c, v| c.keepalive = v.duration(),
-        |c| Some(Value::Duration(c.keepalive))
-    ),
-    key!(
-        "deadtime",
-        DUR,
-        "5",
-        Always,
-        "Seconds of silence before the partner is declared dead.",
-        |c, v| c.deadtime = v.duration(),
-        |c| Some(Value::Duration(c.deadtime))
-    ),
-    key!(
-        "network",
-        Kind::Word(names::<Network>),
-        "nat",
-        Always,
-        "Forwarding method: direct, nat or tunnel.",
-        |c, v| c.network = v.word(),
-        |c| Some(Value::Word(super::value::Named::name(c.network)))
-    ),
-    key!(
-        "nat_router",
-        Kind::IpDev,
-        "-",
-        IfChanged,
-        "`IP DEVICE` of the NAT gateway the active router brings up.",
-        |c, v| c.nat_router = v.vip(),
-        |c| c.nat_router.clone().map(Value::Vip)
-    ),
-    key!(
-        "nat_nmask",
-        MASK,
-        "-",
-        IfChanged,
-        "Netmask of the NAT router address.",
-        |c, v| c.nat_nmask = v.ip(),
-        |c| ip(c.nat_nmask)
-    ),
+    key!("heartbeat_port", PORT, "539", Always, "UDP port of the heartbeats (number or service name).",
+        |c, v| c.heartbeat_port = v.u16(), |c| Some(Value::Uint(c.heartbeat_port.into()))),
+    key!("keepalive", DUR, "2", Always, "Seconds between heartbeats (fractions allowed).",
+        |c, v| c.keepalive = v.duration(), |c| Some(Value::Duration(c.keepalive))),
+    key!("deadtime", DUR, "5", Always, "Seconds of silence before the partner is declared dead.",
+        |c, v| c.deadtime = v.duration(), |c| Some(Value::Duration(c.deadtime))),
+    key!("network", Kind::Word(names::<Network>), "nat", Always, "Forwarding method: direct, nat or tunnel.",
+        |c, v| c.network = v.word(), |c| Some(Value::Word(word_of(c.network)))),
+    key!("nat_router", Kind::IpDev, "-", IfChanged, "`IP DEVICE` of the NAT gateway the active router brings up.",
+        |c, v| c.nat_router = v.vip(), |c| c.nat_router.clone().map(Value::Vip)),
+    key!("nat_nmask", MASK, "-", IfChanged, "Netmask of the NAT router address.",
+        |c, v| c.nat_nmask = v.ip(), |c| ip(c.nat_nmask)),
     key!(@ "debug_level", WORD, "-", IfChanged, true, "Ignored by the original; kept as written.",
         |c, v| c.debug_level = Some(v.text()), |c| text(&c.debug_level)),
-    key!(
-        "monitor_links",
-        BOOL,
-        "0",
-        IfChanged,
-        "A link down on a VIP interface is a fault.",
-        |c, v| c.monitor_links = v.bool(),
-        |c| Some(Value::Bool(c.monitor_links))
-    ),
-    key!(
-        "syncdaemon",
-        BOOL,
-        "0",
-        IfChanged,
-        "Run the IPVS connection sync daemon.",
-        |c, v| c.syncdaemon = v.bool(),
-        |c| Some(Value::Bool(c.syncdaemon))
-    ),
-    key!(
-        "syncd_iface",
-        WORD,
-        "eth0",
-        IfChanged,
-        "Interface of the sync daemon.",
-        |c, v| c.syncd_iface = v.text(),
-        |c| Some(Value::Text(c.syncd_iface.clone()))
-    ),
-    key!(
-        "syncd_id",
-        Kind::Uint { max: 255 },
-        "0",
-        IfChanged,
-        "Sync daemon id (0-255).",
-        |c, v| c.syncd_id = v.u8(),
-        |c| Some(Value::Uint(c.syncd_id.into()))
-    ),
-    key!(
-        "tcp_timeout",
-        DUR,
-        "0",
-        IfChanged,
-        "IPVS TCP timeout (0: kernel default).",
-        |c, v| c.tcp_timeout = v.duration(),
-        |c| Some(Value::Duration(c.tcp_timeout))
-    ),
-    key!(
-        "tcpfin_timeout",
-        DUR,
-        "0",
-        IfChanged,
-        "IPVS TCP FIN timeout (0: kernel default).",
-        |c, v| c.tcpfin_timeout = v.duration(),
-        |c| Some(Value::Duration(c.tcpfin_timeout))
-    ),
-    key!(
-        "udp_timeout",
-        DUR,
-        "0",
-        IfChanged,
-        "IPVS UDP timeout (0: kernel default).",
-        |c, v| c.udp_timeout = v.duration(),
-        |c| Some(Value::Duration(c.udp_timeout))
-    ),
-    key!(
-        "hard_shutdown",
-        BOOL,
-        "1",
-        IfChanged,
-        "A dead health checker stops the director.",
-        |c, v| c.hard_shutdown = v.bool(),
-        |c| Some(Value::Bool(c.hard_shutdown))
-    ),
-    key!(
-        "rsh_command",
-        WORD,
-        "rsh",
-        IfChanged,
-        "Remote shell for `load_monitor = uptime`.",
-        |c, v| c.rsh_command = v.text(),
-        |c| Some(Value::Text(c.rsh_command.clone()))
-    ),
-    key!(
-        "active_cmd",
-        TEXT,
-        "-",
-        IfChanged,
-        "Command run on takeover.",
-        |c, v| c.active_cmd = Some(v.text()),
-        |c| text(&c.active_cmd)
-    ),
-    key!(
-        "inactive_cmd",
-        TEXT,
-        "-",
-        IfChanged,
-        "Command run on giveup.",
-        |c, v| c.inactive_cmd = Some(v.text()),
-        |c| text(&c.inactive_cmd)
-    ),
+    key!("monitor_links", BOOL, "0", Always, "A link down on a VIP interface is a fault.",
+        |c, v| c.monitor_links = v.bool(), |c| Some(Value::Bool(c.monitor_links))),
+    key!("syncdaemon", BOOL, "0", Always, "Run the IPVS connection sync daemon.",
+        |c, v| c.syncdaemon = v.bool(), |c| Some(Value::Bool(c.syncdaemon))),
+    key!("syncd_iface", WORD, "eth0", IfChanged, "Interface of the sync daemon.",
+        |c, v| c.syncd_iface = v.text(), |c| Some(Value::Text(c.syncd_iface.clone()))),
+    key!("syncd_id", Kind::Uint { max: 255 }, "0", IfChanged, "Sync daemon id (0-255).",
+        |c, v| c.syncd_id = v.u8(), |c| Some(Value::Uint(c.syncd_id.into()))),
+    key!("tcp_timeout", DUR, "0", IfChanged, "IPVS TCP timeout (0: kernel default).",
+        |c, v| c.tcp_timeout = v.duration(), |c| Some(Value::Duration(c.tcp_timeout))),
+    key!("tcpfin_timeout", DUR, "0", IfChanged, "IPVS TCP FIN timeout (0: kernel default).",
+        |c, v| c.tcpfin_timeout = v.duration(), |c| Some(Value::Duration(c.tcpfin_timeout))),
+    key!("udp_timeout", DUR, "0", IfChanged, "IPVS UDP timeout (0: kernel default).",
+        |c, v| c.udp_timeout = v.duration(), |c| Some(Value::Duration(c.udp_timeout))),
+    key!("hard_shutdown", BOOL, "1", IfChanged, "A dead health checker stops the director.",
+        |c, v| c.hard_shutdown = v.bool(), |c| Some(Value::Bool(c.hard_shutdown))),
+    key!("rsh_command", WORD, "rsh", IfChanged, "Remote shell for `load_monitor = uptime`.",
+        |c, v| c.rsh_command = v.text(), |c| Some(Value::Text(c.rsh_command.clone()))),
+    key!("active_cmd", TEXT, "-", IfChanged, "Command run on takeover.",
+        |c, v| c.active_cmd = Some(v.text()), |c| text(&c.active_cmd)),
+    key!("inactive_cmd", TEXT, "-", IfChanged, "Command run on giveup.",
+        |c, v| c.inactive_cmd = Some(v.text()), |c| text(&c.inactive_cmd)),
     key!(@ "ipvsadm", WORD, "-", IfChanged, true, "Path of ipvsadm; unused (netlink); kept as written.",
         |c, v| c.ipvsadm = Some(v.text()), |c| text(&c.ipvsadm)),
-    key!(
-        "heartbeat_protocol",
-        Kind::Word(names::<HeartbeatProtocol>),
-        "v2 with a key file, else piranha",
-        IfChanged,
-        "(new) Heartbeat format: `piranha` (legacy 4 bytes) or `v2` (authenticated).",
-        |c, v| c.heartbeat_protocol = Some(v.word()),
-        |c| c
-            .heartbeat_protocol
-            .map(|p| Value::Word(super::value::Named::name(p)))
-    ),
-    key!(
-        "heartbeat_key_file",
-        WORD,
-        "-",
-        IfChanged,
-        "(new) File holding the shared heartbeat key.",
-        |c, v| c.heartbeat_key_file = Some(v.text()),
-        |c| text(&c.heartbeat_key_file)
-    ),
-    key!(
-        "failback",
-        BOOL,
-        "0",
-        IfChanged,
-        "(new) A returning primary takes the VIPs back.",
-        |c, v| c.failback = v.bool(),
-        |c| Some(Value::Bool(c.failback))
-    ),
-    key!(
-        "arbiter",
-        Kind::Arbiter,
-        "-",
-        IfChanged,
-        "(new) `IP[:PORT]` a router must reach before taking over (port 5390).",
-        |c, v| c.arbiter = v.socket(),
-        |c| c.arbiter.map(Value::Socket)
-    ),
-    key!(
-        "arp_count",
-        Kind::Uint { max: 1000 },
-        "5",
-        IfChanged,
-        "(new) Gratuitous ARPs per VIP on takeover.",
-        |c, v| c.arp_count = v.u32(),
-        |c| Some(Value::Uint(c.arp_count.into()))
-    ),
-    key!(
-        "arp_interval",
-        DUR,
-        "1",
-        IfChanged,
-        "(new) Seconds between those ARPs.",
-        |c, v| c.arp_interval = v.duration(),
-        |c| Some(Value::Duration(c.arp_interval))
-    ),
-    key!(
-        "arp_refresh",
-        DUR,
-        "0",
-        IfChanged,
-        "(new) Re-announce VIPs this often while active (0: off).",
-        |c, v| c.arp_refresh = v.duration(),
-        |c| Some(Value::Duration(c.arp_refresh))
-    ),
-    key!(
-        "reconcile_interval",
-        DUR,
-        "5",
-        IfChanged,
-        "(new) Seconds between comparisons with the kernel's IPVS table.",
-        |c, v| c.reconcile_interval = v.duration(),
-        |c| Some(Value::Duration(c.reconcile_interval))
-    ),
+    key!("heartbeat_protocol", Kind::Word(names::<HeartbeatProtocol>), "v2 with a key file, else piranha", IfChanged, "(new) Heartbeat format: `piranha` (legacy 4 bytes) or `v2` (authenticated).",
+        |c, v| c.heartbeat_protocol = Some(v.word()), |c| c.heartbeat_protocol.map(|p| Value::Word(word_of(p)))),
+    key!("heartbeat_key_file", WORD, "-", IfChanged, "(new) File holding the shared heartbeat key.",
+        |c, v| c.heartbeat_key_file = Some(v.text()), |c| text(&c.heartbeat_key_file)),
+    key!("failback", BOOL, "0", IfChanged, "(new) A returning primary takes the VIPs back.",
+        |c, v| c.failback = v.bool(), |c| Some(Value::Bool(c.failback))),
+    key!("arbiter", Kind::Arbiter, "-", IfChanged, "(new) `IP[:PORT]` a router must reach before taking over (port 5390).",
+        |c, v| c.arbiter = v.socket(), |c| c.arbiter.map(Value::Socket)),
+    key!("arp_count", Kind::Uint { max: 1000 }, "5", IfChanged, "(new) Gratuitous ARPs per VIP on takeover.",
+        |c, v| c.arp_count = v.u32(), |c| Some(Value::Uint(c.arp_count.into()))),
+    key!("arp_interval", DUR, "1", IfChanged, "(new) Seconds between those ARPs.",
+        |c, v| c.arp_interval = v.duration(), |c| Some(Value::Duration(c.arp_interval))),
+    key!("arp_refresh", DUR, "0", IfChanged, "(new) Re-announce VIPs this often while active (0: off).",
+        |c, v| c.arp_refresh = v.duration(), |c| Some(Value::Duration(c.arp_refresh))),
+    key!("reconcile_interval", DUR, "5", IfChanged, "(new) Seconds between comparisons with the kernel's IPVS table.",
+        |c, v| c.reconcile_interval = v.duration(), |c| Some(Value::Duration(c.reconcile_interval))),
 ];
 
 /// Keys of `virtual NAME { }`.
+#[rustfmt::skip]
 pub(crate) static VIRTUAL: &[Key<VirtualServer>] = &[
-    key!(
-        "active",
-        BOOL,
-        "0",
-        Always,
-        "1 when the virtual server is installed.",
-        |c, v| c.active = v.bool(),
-        |c| Some(Value::Bool(c.active))
-    ),
-    key!(
-        "address",
-        Kind::IpDev,
-        "-",
-        Always,
-        "`VIP DEVICE` (required; an alias such as eth0:1 is fine).",
-        |c, v| c.address = v.vip(),
-        |c| c.address.clone().map(Value::Vip)
-    ),
-    key!(
-        "vip_nmask",
-        MASK,
-        "-",
-        IfChanged,
-        "Netmask of the VIP.",
-        |c, v| c.vip_nmask = v.ip(),
-        |c| ip(c.vip_nmask)
-    ),
-    key!(
-        "sorry_server",
-        IP,
-        "-",
-        IfChanged,
-        "Used when no real server is up.",
-        |c, v| c.sorry_server = v.ip(),
-        |c| ip(c.sorry_server)
-    ),
-    key!(
-        "fwmark",
-        Kind::Uint {
-            max: u32::MAX as u64
-        },
-        "-",
-        IfChanged,
-        "Firewall mark that selects the service instead of VIP:port.",
-        |c, v| c.fwmark = Some(v.u32()),
-        |c| c.fwmark.map(|m| Value::Uint(m.into()))
-    ),
-    key!(
-        "port",
-        PORT,
-        "80",
-        Always,
-        "Port (number or service name).",
-        |c, v| c.port = v.u16(),
-        |c| Some(Value::Uint(c.port.into()))
-    ),
-    key!(
-        "persistent",
-        DUR,
-        "0",
-        IfChanged,
-        "Persistence timeout in seconds (0: off).",
-        |c, v| c.persistent = v.duration(),
-        |c| Some(Value::Duration(c.persistent))
-    ),
-    key!(
-        "pmask",
-        MASK,
-        "-",
-        IfChanged,
-        "Persistence netmask.",
-        |c, v| c.pmask = v.ip(),
-        |c| ip(c.pmask)
-    ),
-    key!(
-        "send",
-        TEXT,
-        "-",
-        IfChanged,
-        "What the health check sends (escapes \\r \\n \\t ...).",
-        |c, v| c.send = Some(v.text()),
-        |c| text(&c.send)
-    ),
-    key!(
-        "expect",
-        TEXT,
-        "-",
-        IfChanged,
-        "The reply prefix (or regex, or `*`) the check expects.",
-        |c, v| c.expect = Some(v.text()),
-        |c| text(&c.expect)
-    ),
-    key!(
-        "use_regex",
-        BOOL,
-        "0",
-        Always,
-        "`expect` is a POSIX extended regular expression.",
-        |c, v| c.use_regex = v.bool(),
-        |c| Some(Value::Bool(c.use_regex))
-    ),
-    key!(
-        "send_program",
-        TEXT,
-        "-",
-        IfChanged,
-        "External check command; %h host, %p port; needs `expect`.",
-        |c, v| c.send_program = Some(v.text()),
-        |c| text(&c.send_program)
-    ),
-    key!(
-        "load_monitor",
-        Kind::Word(names::<LoadMonitor>),
-        "none",
-        Always,
-        "none, uptime, rup or ruptime.",
-        |c, v| c.load_monitor = v.word(),
-        |c| Some(Value::Word(super::value::Named::name(c.load_monitor)))
-    ),
-    key!(
-        "scheduler",
-        Kind::Scheduler,
-        "wlc",
-        Always,
-        "rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh twos.",
-        |c, v| c.scheduler = v.scheduler(),
-        |c| Some(Value::Scheduler(c.scheduler))
-    ),
-    key!(
-        "protocol",
-        Kind::Word(names::<Protocol>),
-        "tcp",
-        Always,
-        "tcp or udp.",
-        |c, v| c.protocol = v.word(),
-        |c| Some(Value::Word(super::value::Named::name(c.protocol)))
-    ),
-    key!(
-        "timeout",
-        DUR,
-        "10",
-        Always,
-        "Check timeout and interval between checks, seconds.",
-        |c, v| c.timeout = v.duration(),
-        |c| Some(Value::Duration(c.timeout))
-    ),
-    key!(
-        "reentry",
-        DUR,
-        "180",
-        Always,
-        "Seconds a failed server must pass checks before readmission.",
-        |c, v| c.reentry = v.duration(),
-        |c| Some(Value::Duration(c.reentry))
-    ),
-    key!(
-        "quiesce_server",
-        BOOL,
-        "0",
-        IfChanged,
-        "A failed server keeps its entry with weight 0.",
-        |c, v| c.quiesce_server = v.bool(),
-        |c| Some(Value::Bool(c.quiesce_server))
-    ),
-    key!(
-        "retries",
-        Kind::Uint { max: 100 },
-        "0",
-        IfChanged,
-        "(new) Extra failed checks in a row before a server is removed.",
-        |c, v| c.retries = v.u32(),
-        |c| Some(Value::Uint(c.retries.into()))
-    ),
-    key!(
-        "scheduler_flags",
-        Kind::Flags,
-        "-",
-        IfChanged,
-        "(new) Comma list: sh-fallback, sh-port (sh), mh-fallback, mh-port (mh).",
-        |c, v| c.scheduler_flags = v.flags(),
-        |c| (!c.scheduler_flags.is_empty()).then(|| Value::Flags(c.scheduler_flags.clone()))
-    ),
+    key!("active", BOOL, "0", Always, "1 when the virtual server is installed.",
+        |c, v| c.active = v.bool(), |c| Some(Value::Bool(c.active))),
+    key!("address", Kind::IpDev, "-", Always, "`VIP DEVICE` (required; an alias such as eth0:1 is fine).",
+        |c, v| c.address = v.vip(), |c| c.address.clone().map(Value::Vip)),
+    key!("vip_nmask", MASK, "-", IfChanged, "Netmask of the VIP.",
+        |c, v| c.vip_nmask = v.ip(), |c| ip(c.vip_nmask)),
+    key!("sorry_server", IP, "-", IfChanged, "Used when no real server is up.",
+        |c, v| c.sorry_server = v.ip(), |c| ip(c.sorry_server)),
+    key!("fwmark", Kind::Uint { max: u32::MAX as u64 }, "-", IfChanged, "Firewall mark that selects the service instead of VIP:port.",
+        |c, v| c.fwmark = Some(v.u32()), |c| c.fwmark.map(|m| Value::Uint(m.into()))),
+    key!("port", PORT, "80", Always, "Port (number or service name).",
+        |c, v| c.port = v.u16(), |c| Some(Value::Uint(c.port.into()))),
+    key!("persistent", DUR, "0", IfChanged, "Persistence timeout in seconds (0: off).",
+        |c, v| c.persistent = v.duration(), |c| Some(Value::Duration(c.persistent))),
+    key!("pmask", MASK, "-", IfChanged, "Persistence netmask.",
+        |c, v| c.pmask = v.ip(), |c| ip(c.pmask)),
+    key!("send", TEXT, "-", IfChanged, "What the health check sends (escapes \\r \\n \\t ...).",
+        |c, v| c.send = Some(v.text()), |c| text(&c.send)),
+    key!("expect", TEXT, "-", IfChanged, "The reply prefix (or regex, or `*`) the check expects.",
+        |c, v| c.expect = Some(v.text()), |c| text(&c.expect)),
+    key!("use_regex", BOOL, "0", Always, "`expect` is a POSIX extended regular expression.",
+        |c, v| c.use_regex = v.bool(), |c| Some(Value::Bool(c.use_regex))),
+    key!("send_program", TEXT, "-", IfChanged, "External check command; %h host, %p port; needs `expect`.",
+        |c, v| c.send_program = Some(v.text()), |c| text(&c.send_program)),
+    key!("load_monitor", Kind::Word(names::<LoadMonitor>), "none", Always, "none, uptime, rup or ruptime.",
+        |c, v| c.load_monitor = v.word(), |c| Some(Value::Word(word_of(c.load_monitor)))),
+    key!("scheduler", Kind::Scheduler, "wlc", Always, "rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh twos.",
+        |c, v| c.scheduler = v.scheduler(), |c| Some(Value::Scheduler(c.scheduler))),
+    key!("protocol", Kind::Word(names::<Protocol>), "tcp", Always, "tcp or udp.",
+        |c, v| c.protocol = v.word(), |c| Some(Value::Word(word_of(c.protocol)))),
+    key!("timeout", DUR, "10", Always, "Check timeout and interval between checks, seconds.",
+        |c, v| c.timeout = v.duration(), |c| Some(Value::Duration(c.timeout))),
+    key!("reentry", DUR, "180", Always, "Seconds a failed server must pass checks before readmission.",
+        |c, v| c.reentry = v.duration(), |c| Some(Value::Duration(c.reentry))),
+    key!("quiesce_server", BOOL, "0", Always, "A failed server keeps its entry with weight 0.",
+        |c, v| c.quiesce_server = v.bool(), |c| Some(Value::Bool(c.quiesce_server))),
+    key!("retries", Kind::Uint { max: 100 }, "0", IfChanged, "(new) Extra failed checks in a row before a server is removed.",
+        |c, v| c.retries = v.u32(), |c| Some(Value::Uint(c.retries.into()))),
+    key!("scheduler_flags", Kind::Flags, "-", IfChanged, "(new) Comma list: sh-fallback, sh-port (sh), mh-fallback, mh-port (mh).",
+        |c, v| c.scheduler_flags = v.flags(), |c| (!c.scheduler_flags.is_empty()).then(|| Value::Flags(c.scheduler_flags.clone()))),
 ];
 
 /// Keys of `server NAME { }`.
+#[rustfmt::skip]
 pub(crate) static SERVER: &[Key<RealServer>] = &[
-    key!(
-        "address",
-        IP,
-        "-",
-        Always,
-        "Address of the real server (required).",
-        |c, v| c.address = v.ip(),
-        |c| ip(c.address)
-    ),
-    key!(
-        "active",
-        BOOL,
-        "0",
-        Always,
-        "1 when the real server takes part.",
-        |c, v| c.active = v.bool(),
-        |c| Some(Value::Bool(c.active))
-    ),
-    key!(
-        "port",
-        PORT,
-        "the virtual server's",
-        IfChanged,
-        "Port on the real server (number or service name).",
-        |c, v| c.port = Some(v.u16()),
-        |c| c.port.map(|p| Value::Uint(p.into()))
-    ),
-    key!(
-        "weight",
-        Kind::Uint { max: 65535 },
-        "1",
-        Always,
-        "IPVS weight (0-65535).",
-        |c, v| c.weight = v.u32(),
-        |c| Some(Value::Uint(c.weight.into()))
-    ),
+    key!("address", IP, "-", Always, "Address of the real server (required).",
+        |c, v| c.address = v.ip(), |c| ip(c.address)),
+    key!("active", BOOL, "0", Always, "1 when the real server takes part.",
+        |c, v| c.active = v.bool(), |c| Some(Value::Bool(c.active))),
+    key!("port", PORT, "the virtual server's", IfChanged, "Port on the real server (number or service name).",
+        |c, v| c.port = Some(v.u16()), |c| c.port.map(|p| Value::Uint(p.into()))),
+    key!("weight", Kind::Uint { max: 65535 }, "1", Always, "IPVS weight (0-65535).",
+        |c, v| c.weight = v.u32(), |c| Some(Value::Uint(c.weight.into()))),
 ];
 
 /// Keys of `failover NAME { }` (FOS mode).
+#[rustfmt::skip]
 pub(crate) static FAILOVER: &[Key<Failover>] = &[
-    key!(
-        "active",
-        BOOL,
-        "0",
-        Always,
-        "1 when the service is managed.",
-        |c, v| c.active = v.bool(),
-        |c| Some(Value::Bool(c.active))
-    ),
-    key!(
-        "address",
-        Kind::IpDev,
-        "-",
-        Always,
-        "`IP DEVICE` of the service.",
-        |c, v| c.address = v.vip(),
-        |c| c.address.clone().map(Value::Vip)
-    ),
-    key!(
-        "port",
-        PORT,
-        "0",
-        Always,
-        "Port checked (number or service name).",
-        |c, v| c.port = v.u16(),
-        |c| Some(Value::Uint(c.port.into()))
-    ),
-    key!(
-        "send",
-        TEXT,
-        "-",
-        IfChanged,
-        "What the check sends.",
-        |c, v| c.send = Some(v.text()),
-        |c| text(&c.send)
-    ),
-    key!(
-        "expect",
-        TEXT,
-        "-",
-        IfChanged,
-        "What the check expects.",
-        |c, v| c.expect = Some(v.text()),
-        |c| text(&c.expect)
-    ),
-    key!(
-        "use_regex",
-        BOOL,
-        "0",
-        IfChanged,
-        "`expect` is a regular expression.",
-        |c, v| c.use_regex = v.bool(),
-        |c| Some(Value::Bool(c.use_regex))
-    ),
-    key!(
-        "send_program",
-        TEXT,
-        "-",
-        IfChanged,
-        "External check command.",
-        |c, v| c.send_program = Some(v.text()),
-        |c| text(&c.send_program)
-    ),
-    key!(
-        "timeout",
-        DUR,
-        "10",
-        Always,
-        "Check timeout, seconds.",
-        |c, v| c.timeout = v.duration(),
-        |c| Some(Value::Duration(c.timeout))
-    ),
-    key!(
-        "start_cmd",
-        TEXT,
-        "-",
-        IfChanged,
-        "Starts the service on takeover.",
-        |c, v| c.start_cmd = Some(v.text()),
-        |c| text(&c.start_cmd)
-    ),
-    key!(
-        "stop_cmd",
-        TEXT,
-        "-",
-        IfChanged,
-        "Stops the service on giveup.",
-        |c, v| c.stop_cmd = Some(v.text()),
-        |c| text(&c.stop_cmd)
-    ),
+    key!("active", BOOL, "0", Always, "1 when the service is managed.",
+        |c, v| c.active = v.bool(), |c| Some(Value::Bool(c.active))),
+    key!("address", Kind::IpDev, "-", Always, "`IP DEVICE` of the service.",
+        |c, v| c.address = v.vip(), |c| c.address.clone().map(Value::Vip)),
+    key!("port", PORT, "0", Always, "Port checked (number or service name).",
+        |c, v| c.port = v.u16(), |c| Some(Value::Uint(c.port.into()))),
+    key!("send", TEXT, "-", IfChanged, "What the check sends.",
+        |c, v| c.send = Some(v.text()), |c| text(&c.send)),
+    key!("expect", TEXT, "-", IfChanged, "What the check expects.",
+        |c, v| c.expect = Some(v.text()), |c| text(&c.expect)),
+    key!("use_regex", BOOL, "0", IfChanged, "`expect` is a regular expression.",
+        |c, v| c.use_regex = v.bool(), |c| Some(Value::Bool(c.use_regex))),
+    key!("send_program", TEXT, "-", IfChanged, "External check command.",
+        |c, v| c.send_program = Some(v.text()), |c| text(&c.send_program)),
+    key!("timeout", DUR, "10", Always, "Check timeout, seconds.",
+        |c, v| c.timeout = v.duration(), |c| Some(Value::Duration(c.timeout))),
+    key!("start_cmd", TEXT, "-", IfChanged, "Starts the service on takeover.",
+        |c, v| c.start_cmd = Some(v.text()), |c| text(&c.start_cmd)),
+    key!("stop_cmd", TEXT, "-", IfChanged, "Stops the service on giveup.",
+        |c, v| c.stop_cmd = Some(v.text()), |c| text(&c.stop_cmd)),
 ];
 
 /// Find a key by name.
@@ -718,7 +259,7 @@ pub fn reference_table() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::value::fmt_value;
+    use crate::config::write::fmt_value;
 
     fn check_defaults<T>(table: &[Key<T>], dflt: &T) {
         for (i, k) in table.iter().enumerate() {
@@ -743,9 +284,8 @@ mod tests {
 
     #[test]
     fn documented_defaults_are_the_model_defaults() {
-        let mut g = LvsConfig::default();
+        let g = LvsConfig::default();
         check_defaults(GLOBAL, &g);
-        g.syncd_iface = "x".into();
         check_defaults(VIRTUAL, &VirtualServer::new("v"));
         check_defaults(SERVER, &RealServer::new("s"));
         check_defaults(FAILOVER, &Failover::new("f"));

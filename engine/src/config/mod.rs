@@ -31,6 +31,7 @@ mod lex;
 mod model;
 mod parse;
 mod services;
+mod target;
 mod validate;
 mod value;
 mod write;

@@ -6,6 +6,7 @@ use super::diagnostics::{did_you_mean, Diagnostic, Pos};
 use super::keys::{self, Key};
 use super::lex::{self, Line, Token};
 use super::model::{Comments, Failover, LvsConfig, RealServer, VirtualServer};
+use super::target::{Pick, Target};
 use super::validate::Place;
 use super::value::parse_value;
 
@@ -394,25 +395,30 @@ impl Parser<'_> {
             }
         };
         let values = &toks[2..];
-        if values.is_empty() {
-            self.error(
-                end_of(eq),
-                format!("expected a value after `{} =`", key.name),
-            );
-            return;
-        }
-        let value = match parse_value(key.kind, values, text) {
-            Ok(v) => v,
-            Err((i, msg)) => {
-                let at = values.get(i).map_or(values[0].pos, |t| t.pos);
-                self.error(at, format!("{}: {msg}", key.name));
-                self.spans.rejected.push(target.place(key.name));
-                return;
+        // `key =` with nothing after it: the GUI may leave a field empty. Lenient, but said.
+        let value = if values.is_empty() {
+            let what = if key.default == "-" {
+                "stays unset".to_string()
+            } else {
+                format!("keeps its default ({})", key.default)
+            };
+            let msg = format!("`{}` has no value: it {what}", key.name);
+            self.warning(end_of(eq), msg);
+            None
+        } else {
+            match parse_value(key.kind, values, text) {
+                Ok(v) => Some(v),
+                Err((i, msg)) => {
+                    let at = values.get(i).map_or(values[0].pos, |t| t.pos);
+                    self.error(at, format!("{}: {msg}", key.name));
+                    self.spans.rejected.push(target.place(key.name));
+                    return;
+                }
             }
         };
         let span = KeySpan {
             key: key_tok.pos,
-            value: values[0].pos,
+            value: values.first().map_or(end_of(eq), |t| t.pos),
         };
         let file = self.file;
         let comments = self.take_comments(line);
@@ -428,7 +434,9 @@ impl Parser<'_> {
             return;
         }
         spans.insert(key.name, span);
-        (key.set)(target, value);
+        if let Some(value) = value {
+            (key.set)(target, value);
+        }
         if !comments.is_empty() {
             T::comments(target)
                 .keys
@@ -443,122 +451,6 @@ impl Parser<'_> {
             );
             self.warning(key_tok.pos, msg);
         }
-    }
-}
-
-/// Where a statement goes.
-#[derive(Clone, Copy, Debug)]
-enum Target {
-    Global,
-    Virtual(usize),
-    Server(usize, usize),
-    Failover(usize),
-}
-
-impl Target {
-    fn place(self, key: &'static str) -> Place {
-        let key = Some(key);
-        match self {
-            Target::Global => Place::Global { key },
-            Target::Virtual(index) => Place::Virtual { index, key },
-            Target::Server(virtual_index, index) => Place::Server {
-                virtual_index,
-                index,
-                key,
-            },
-            Target::Failover(index) => Place::Failover { index, key },
-        }
-    }
-
-    fn scope_name(self) -> &'static str {
-        match self {
-            Target::Global => "global",
-            Target::Virtual(_) => "virtual",
-            Target::Server(..) => "server",
-            Target::Failover(_) => "failover",
-        }
-    }
-
-    fn resolve<'a, T: Pick>(
-        self,
-        cfg: &'a mut LvsConfig,
-        spans: &'a mut Spans,
-    ) -> Option<(&'a mut BTreeMap<&'static str, KeySpan>, &'a mut T)> {
-        T::pick(self, cfg, spans)
-    }
-}
-
-/// The model type a key table writes to.
-trait Pick: Sized + 'static {
-    fn pick<'a>(
-        at: Target,
-        cfg: &'a mut LvsConfig,
-        spans: &'a mut Spans,
-    ) -> Option<(&'a mut BTreeMap<&'static str, KeySpan>, &'a mut Self)>;
-    fn comments(&mut self) -> &mut Comments;
-}
-
-impl Pick for LvsConfig {
-    fn pick<'a>(
-        _: Target,
-        cfg: &'a mut LvsConfig,
-        spans: &'a mut Spans,
-    ) -> Option<(&'a mut BTreeMap<&'static str, KeySpan>, &'a mut Self)> {
-        Some((&mut spans.global, cfg))
-    }
-    fn comments(&mut self) -> &mut Comments {
-        &mut self.comments
-    }
-}
-
-impl Pick for VirtualServer {
-    fn pick<'a>(
-        at: Target,
-        cfg: &'a mut LvsConfig,
-        spans: &'a mut Spans,
-    ) -> Option<(&'a mut BTreeMap<&'static str, KeySpan>, &'a mut Self)> {
-        let Target::Virtual(v) = at else { return None };
-        Some((
-            &mut spans.virtuals.get_mut(v)?.keys,
-            cfg.virtuals.get_mut(v)?,
-        ))
-    }
-    fn comments(&mut self) -> &mut Comments {
-        &mut self.comments
-    }
-}
-
-impl Pick for RealServer {
-    fn pick<'a>(
-        at: Target,
-        cfg: &'a mut LvsConfig,
-        spans: &'a mut Spans,
-    ) -> Option<(&'a mut BTreeMap<&'static str, KeySpan>, &'a mut Self)> {
-        let Target::Server(v, s) = at else {
-            return None;
-        };
-        let span = spans.virtuals.get_mut(v)?.servers.get_mut(s)?;
-        Some((&mut span.keys, cfg.virtuals.get_mut(v)?.servers.get_mut(s)?))
-    }
-    fn comments(&mut self) -> &mut Comments {
-        &mut self.comments
-    }
-}
-
-impl Pick for Failover {
-    fn pick<'a>(
-        at: Target,
-        cfg: &'a mut LvsConfig,
-        spans: &'a mut Spans,
-    ) -> Option<(&'a mut BTreeMap<&'static str, KeySpan>, &'a mut Self)> {
-        let Target::Failover(f) = at else { return None };
-        Some((
-            &mut spans.failovers.get_mut(f)?.keys,
-            cfg.failovers.get_mut(f)?,
-        ))
-    }
-    fn comments(&mut self) -> &mut Comments {
-        &mut self.comments
     }
 }
 

@@ -338,10 +338,6 @@ fn statement_syntax() {
         error("keepalive\n"),
         "t.cf:2:10: error: expected `= VALUE` after `keepalive`"
     );
-    assert_eq!(
-        error("keepalive =\n"),
-        "t.cf:2:12: error: expected a value after `keepalive =`"
-    );
     assert_eq!(error("= 6\n"), "t.cf:2:1: error: expected a key before `=`");
     assert_eq!(
         error("}\n"),
@@ -462,6 +458,26 @@ fn validation() {
 }
 
 #[test]
+fn an_empty_value_keeps_the_default_with_a_warning() {
+    let p = parse("t.cf", b"primary = 10.0.0.1\nkeepalive =\nbackup=\n").unwrap();
+    assert_eq!(p.config.keepalive, Duration::from_secs(2));
+    assert_eq!(p.config.backup, None);
+    let w: Vec<_> = p.warnings.iter().map(|d| d.to_string()).collect();
+    assert_eq!(
+        w,
+        [
+            "t.cf:2:12: warning: `keepalive` has no value: it keeps its default (2)",
+            "t.cf:3:8: warning: `backup` has no value: it stays unset",
+        ]
+    );
+    // Still a statement: a second one is a duplicate.
+    assert_eq!(
+        error("keepalive =\nkeepalive = 1\n"),
+        "t.cf:3:1: error: duplicate key `keepalive`: already set at t.cf:2:1"
+    );
+}
+
+#[test]
 fn warnings_do_not_reject() {
     let p = parse("t.cf", b"primary = 10.0.0.1\nbackup_active = 1\nvirtual v {\n address = 10.0.0.10 eth0\n pmask = 255.255.255.0\n}\n").unwrap();
     let w: Vec<_> = p.warnings.iter().map(|d| d.to_string()).collect();
@@ -524,19 +540,19 @@ fn format_is_a_fixed_point_and_keeps_meaning() {
     assert_eq!(
         text,
         "# the routers\nserial_no = 0\nprimary = 10.0.0.1\nservice = lvs\nbackup_active = 0\nheartbeat_port = 539\n\
-         keepalive = 0.25\n# quick\ndeadtime = 1\nnetwork = nat\n# main site\nvirtual web {\n     active = 0\n\
+         keepalive = 0.25\n# quick\ndeadtime = 1\nnetwork = nat\nmonitor_links = 0\nsyncdaemon = 0\n# main site\nvirtual web {\n     active = 0\n\
          \x20    address = 10.0.0.10 eth0:1\n     port = 80\n     # check the page\n     send = \"GET /\\r\\n\"\n\
          \x20    expect = \"HTTP\"\n     use_regex = 0\n     load_monitor = none\n     scheduler = wlc\n\
-         \x20    protocol = tcp\n     timeout = 10\n     reentry = 180\n     server a {\n         address = 10.1.0.1\n\
+         \x20    protocol = tcp\n     timeout = 10\n     reentry = 180\n     quiesce_server = 0\n     server a {\n         address = 10.1.0.1\n\
          \x20        active = 0\n         weight = 1\n         # spare\n     }\n     # end of web\n}\n# bye\n"
     );
 }
 
 #[test]
 fn a_key_set_to_its_default_is_dropped_unless_essential_or_commented() {
-    let c = ok("monitor_links = 0\n# keep me\nhard_shutdown = 1\n");
+    let c = ok("syncd_id = 0\n# keep me\nhard_shutdown = 1\n");
     let text = format(&c);
-    assert!(!text.contains("monitor_links"), "{text}");
+    assert!(!text.contains("syncd_id"), "{text}");
     assert!(text.contains("# keep me\nhard_shutdown = 1\n"), "{text}");
 }
 

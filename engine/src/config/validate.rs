@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::diagnostics::Severity;
 use super::model::{HeartbeatProtocol, LvsConfig, Network, ServiceKind, VirtualServer};
-use super::value::fmt_duration;
+use super::write::fmt_duration;
 
 /// Where a [`Problem`] is, in model terms (block indexes and key names).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

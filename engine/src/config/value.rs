@@ -418,7 +418,14 @@ pub(crate) fn parse_netmask(s: &str) -> Result<IpAddr, String> {
 
 /// A network device name as the kernel allows it (an alias `eth0:1` is fine).
 pub(crate) fn check_device(s: &str) -> Result<(), String> {
-    if s.is_empty() || s.len() > 15 || s == "." || s == ".." || s.contains(['/', ' ']) {
+    let odd = |c: char| c == '/' || c == '"' || c == '\'' || c == '\\' || c.is_whitespace();
+    if s.is_empty()
+        || s.len() > 15
+        || s == "."
+        || s == ".."
+        || s.starts_with('#')
+        || s.contains(odd)
+    {
         return Err(format!(
             "`{s}` is not a device name: expected 1 to 15 characters without `/`, e.g. eth0 or eth0:1"
         ));
@@ -442,73 +449,11 @@ pub(crate) fn parse_arbiter(s: &str) -> Result<SocketAddr, String> {
     Ok(sock)
 }
 
-/// Write a duration as lvs.cf seconds: `6`, `0.1`.
-pub(crate) fn fmt_duration(d: Duration) -> String {
-    let (secs, frac) = (d.as_nanos() / 1_000_000_000, d.as_nanos() % 1_000_000_000);
-    if frac == 0 {
-        secs.to_string()
-    } else {
-        format!("{secs}.{}", format!("{frac:09}").trim_end_matches('0'))
-    }
-}
-
-/// Whether a text can be written without quotes and read back unchanged.
-fn bare_ok(s: &str) -> bool {
-    !s.is_empty()
-        && !s.starts_with(['"', '\'', '#'])
-        && !s.contains(|c: char| c.is_whitespace() || c.is_control() || c == '\\')
-}
-
-/// Write a text in double quotes with escapes. A backslash is doubled only where it would
-/// otherwise start an escape (or end the string), so regexes keep their look: `1\.[01]`.
-pub(crate) fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => match chars.peek() {
-                // Also before a char written as an escape (`\\` then `\n`, never `\` then `\n`).
-                Some('n' | 'r' | 't' | '\\' | '\'' | '"' | '\n' | '\r' | '\t') | None => {
-                    out.push_str("\\\\")
-                }
-                Some(_) => out.push('\\'),
-            },
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// Write a value of `kind` as it appears after `= `.
-pub(crate) fn fmt_value(kind: Kind, v: &Value) -> String {
-    match v {
-        Value::Bool(b) => u8::from(*b).to_string(),
-        Value::Uint(n) => n.to_string(),
-        Value::Duration(d) => fmt_duration(*d),
-        Value::Ip(ip) => ip.to_string(),
-        Value::Vip(vip) => format!("{} {}", vip.ip, vip.device),
-        Value::Word(w) => (*w).to_string(),
-        Value::Scheduler(a) => a.as_str().to_string(),
-        Value::Flags(f) => f.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(","),
-        Value::Socket(s) if s.port() == DEFAULT_ARBITER_PORT => s.ip().to_string(),
-        Value::Socket(s) => s.to_string(),
-        Value::Text(t) => match kind {
-            Kind::Text { quote: false } if bare_ok(t) => t.clone(),
-            _ => quote(t),
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::lex::split_line;
+    use crate::config::write::{fmt_duration, fmt_value, quote};
 
     fn val(kind: Kind, text: &str) -> Result<Value, ValueError> {
         let line = format!("k = {text}");

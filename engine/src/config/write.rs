@@ -5,8 +5,74 @@
 //! the key or block they were attached to.
 
 use super::keys::{self, Emit, Key};
-use super::model::{Comments, Failover, LvsConfig, RealServer, VirtualServer};
-use super::value::{fmt_value, quote};
+use super::model::{
+    Comments, Failover, LvsConfig, RealServer, VirtualServer, DEFAULT_ARBITER_PORT,
+};
+use super::value::{Kind, Value};
+use crate::time::Duration;
+
+/// Write a duration as lvs.cf seconds: `6`, `0.1`.
+pub(crate) fn fmt_duration(d: Duration) -> String {
+    let (secs, frac) = (d.as_nanos() / 1_000_000_000, d.as_nanos() % 1_000_000_000);
+    if frac == 0 {
+        secs.to_string()
+    } else {
+        format!("{secs}.{}", format!("{frac:09}").trim_end_matches('0'))
+    }
+}
+
+/// Whether a text can be written without quotes and read back unchanged.
+fn bare_ok(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with(['"', '\'', '#'])
+        && !s.contains(|c: char| c.is_whitespace() || c.is_control() || c == '\\')
+}
+
+/// Write a text in double quotes with escapes. A backslash is doubled only where it would
+/// otherwise start an escape (or end the string), so regexes keep their look: `1\.[01]`.
+pub(crate) fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => match chars.peek() {
+                // Also before a char written as an escape (`\\` then `\n`, never `\` then `\n`).
+                Some('n' | 'r' | 't' | '\\' | '\'' | '"' | '\n' | '\r' | '\t') | None => {
+                    out.push_str("\\\\")
+                }
+                Some(_) => out.push('\\'),
+            },
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Write a value of `kind` as it appears after `= `.
+pub(crate) fn fmt_value(kind: Kind, v: &Value) -> String {
+    match v {
+        Value::Bool(b) => u8::from(*b).to_string(),
+        Value::Uint(n) => n.to_string(),
+        Value::Duration(d) => fmt_duration(*d),
+        Value::Ip(ip) => ip.to_string(),
+        Value::Vip(vip) => format!("{} {}", vip.ip, vip.device),
+        Value::Word(w) => (*w).to_string(),
+        Value::Scheduler(a) => a.as_str().to_string(),
+        Value::Flags(f) => f.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(","),
+        Value::Socket(s) if s.port() == DEFAULT_ARBITER_PORT => s.ip().to_string(),
+        Value::Socket(s) => s.to_string(),
+        Value::Text(t) => match kind {
+            Kind::Text { quote: false } if bare_ok(t) => t.clone(),
+            _ => quote(t),
+        },
+    }
+}
 
 const VIRTUAL_INDENT: &str = "     ";
 const SERVER_INDENT: &str = "         ";

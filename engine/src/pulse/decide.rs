@@ -28,7 +28,7 @@ impl Pulse {
     /// One beat on every path: RUNNING (flags say active / take-back), or STOPPED when
     /// faulted or shut down; legacy inactive routers send a zero-length probe.
     pub(super) fn send_beats(&mut self, now: Instant) {
-        let stopped = self.faulted() || self.shut_down;
+        let stopped = self.faulted() || self.shut_down || (self.lease_lost && !self.active);
         let takeback = self.wants_takeback(now);
         if takeback && !self.takeback_announced {
             self.takeback_announced = true;
@@ -128,6 +128,9 @@ impl Pulse {
             TimerReason::LeaseExpiry => {
                 let valid = self.lease.as_ref().is_some_and(|l| l.valid(now));
                 if self.active && !valid {
+                    // Keep saying STOPPED until we are active again or the partner is:
+                    // the partner may reach the witness when we cannot.
+                    self.lease_lost = true;
                     self.deactivate(now, GiveupReason::LeaseLost);
                     self.send_to_partner(true, false, false);
                 }
@@ -194,7 +197,10 @@ impl Pulse {
 
     pub(super) fn activate(&mut self, now: Instant, why: TakeoverReason) {
         assert!(!self.active && !self.faulted() && !self.shut_down);
+        // The arbiter's invariant: never active without a valid lease.
+        debug_assert!(self.lease.as_ref().is_none_or(|l| l.valid(now)));
         self.active = true;
+        self.lease_lost = false;
         self.pending_takeover = None;
         self.takeback_announced = false;
         self.event(Event::TookOver { why });
@@ -231,7 +237,7 @@ impl Pulse {
         self.arp_remaining = 0;
         self.timers.stop(TimerReason::ArpRepeat);
         self.timers.stop(TimerReason::ArpRefresh);
-        self.release_lease(now);
+        self.release_lease(now, false);
     }
 
     pub(super) fn start_arp_burst(&mut self, now: Instant) {
@@ -294,15 +300,15 @@ impl Pulse {
         self.timers.set(TimerReason::LeaseRequest, next);
     }
 
-    pub(super) fn release_lease(&mut self, _now: Instant) {
+    pub(super) fn release_lease(&mut self, _now: Instant, force: bool) {
+        // The request timer stays: it stops by itself once no lease is wanted.
         self.timers.stop(TimerReason::LeaseExpiry);
-        self.timers.stop(TimerReason::LeaseRequest);
         let Some(lease) = self.lease.as_mut() else {
             return;
         };
         let had = lease.valid_until().is_some();
         lease.release();
-        if !had {
+        if !had && !force {
             return;
         }
         let dest = lease.config().address;

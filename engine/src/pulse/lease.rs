@@ -88,14 +88,26 @@ impl LeaseClient {
         Ok(sent)
     }
 
-    /// A grant answering request `echo` for `granted_ms`: returns the new local expiry.
-    pub fn on_grant(&mut self, echo: u64, granted_ms: u32) -> Result<Instant, RejectReason> {
+    /// A grant answering request `echo` for `granted_ms`: returns the new local expiry, or
+    /// `None` for a GRACE grant (witness just restarted) that we may not use because our
+    /// lease is not valid at `now`, the grant's arrival (see the witness docs). An unusable
+    /// grant must be released.
+    pub fn on_grant(
+        &mut self,
+        echo: u64,
+        granted_ms: u32,
+        grace: bool,
+        now: Instant,
+    ) -> Result<Option<Instant>, RejectReason> {
         let sent = self.take_pending(echo)?;
+        if grace && !self.valid(now) {
+            return Ok(None);
+        }
         let granted = Duration::from_millis(u64::from(granted_ms)).min(self.config.lease);
         let until = sent + granted.saturating_sub(self.config.safety_margin);
         let until = self.valid_until.map_or(until, |u| u.max(until));
         self.valid_until = Some(until);
-        Ok(until)
+        Ok(Some(until))
     }
 
     /// A denial answering request `echo`.
@@ -128,8 +140,8 @@ mod tests {
         c.note_request(1, Instant::from_nanos(2_000_000_000));
         // The grant arrives 3 s later; the lease still counts from t=2s.
         assert_eq!(
-            c.on_grant(1, 10_000),
-            Ok(Instant::from_nanos(11_500_000_000))
+            c.on_grant(1, 10_000, false, Instant::ZERO),
+            Ok(Some(Instant::from_nanos(11_500_000_000)))
         );
         assert!(c.valid(Instant::from_nanos(11_499_999_999)));
         assert!(!c.valid(Instant::from_nanos(11_500_000_000)));
@@ -138,13 +150,46 @@ mod tests {
     #[test]
     fn unknown_or_answered_echo_is_unexpected() {
         let mut c = client();
-        assert_eq!(c.on_grant(9, 10_000), Err(RejectReason::UnexpectedReply));
+        assert_eq!(
+            c.on_grant(9, 10_000, false, Instant::ZERO),
+            Err(RejectReason::UnexpectedReply)
+        );
         c.note_request(1, Instant::ZERO);
         c.note_request(2, Instant::ZERO);
-        assert!(c.on_grant(2, 10_000).is_ok());
+        assert!(c.on_grant(2, 10_000, false, Instant::ZERO).is_ok());
         // Request 1 was older than the answered one: forgotten.
         assert_eq!(c.on_deny(1), Err(RejectReason::UnexpectedReply));
-        assert_eq!(c.on_grant(2, 10_000), Err(RejectReason::UnexpectedReply));
+        assert_eq!(
+            c.on_grant(2, 10_000, false, Instant::ZERO),
+            Err(RejectReason::UnexpectedReply)
+        );
+    }
+
+    #[test]
+    fn grace_grant_usable_only_with_a_lease_valid_on_arrival() {
+        let mut c = client();
+        c.note_request(1, Instant::ZERO);
+        c.note_request(2, Instant::ZERO);
+        // No lease yet: a GRACE grant is refused (to be released).
+        assert_eq!(c.on_grant(1, 10_000, true, Instant::ZERO), Ok(None));
+        assert!(!c.valid(Instant::ZERO));
+        c.note_request(3, Instant::ZERO);
+        let until = c
+            .on_grant(3, 10_000, false, Instant::ZERO)
+            .unwrap()
+            .unwrap();
+        assert_eq!(until, Instant::from_nanos(9_500_000_000));
+        // Valid on arrival: the GRACE grant extends from its request.
+        c.note_request(4, Instant::from_nanos(5_000_000_000));
+        let at = Instant::from_nanos(5_100_000_000);
+        assert_eq!(
+            c.on_grant(4, 10_000, true, at),
+            Ok(Some(Instant::from_nanos(14_500_000_000)))
+        );
+        // Arriving after expiry: refused.
+        c.note_request(5, Instant::from_nanos(14_000_000_000));
+        let late = Instant::from_nanos(14_600_000_000);
+        assert_eq!(c.on_grant(5, 10_000, true, late), Ok(None));
     }
 
     #[test]
@@ -153,11 +198,14 @@ mod tests {
         for s in 1..=10 {
             c.note_request(s, Instant::ZERO);
         }
-        assert_eq!(c.on_grant(1, 10_000), Err(RejectReason::UnexpectedReply));
+        assert_eq!(
+            c.on_grant(1, 10_000, false, Instant::ZERO),
+            Err(RejectReason::UnexpectedReply)
+        );
         // The witness granting more than asked does not extend our view.
         assert_eq!(
-            c.on_grant(7, 60_000),
-            Ok(Instant::from_nanos(9_500_000_000))
+            c.on_grant(7, 60_000, false, Instant::ZERO),
+            Ok(Some(Instant::from_nanos(9_500_000_000)))
         );
         c.release();
         assert!(!c.valid(Instant::ZERO));

@@ -13,6 +13,34 @@
 //!   persisted counter) so the partner's replay window accepts the new run.
 //! - Peer or network trouble is an [`Event`]; only a bad [`PulseConfig`] is an error.
 //!
+//! # Example: a driver's loop, reduced to its bones
+//!
+//! ```
+//! use piranha_engine::pulse::{Output, Pulse, PulseConfig, Role, RouterAddrs};
+//! use piranha_engine::time::Instant;
+//!
+//! let config = PulseConfig::new(
+//!     RouterAddrs { public: "192.168.26.9".parse().unwrap(), private: None },
+//!     RouterAddrs { public: "192.168.26.8".parse().unwrap(), private: None },
+//! );
+//! let mut pulse = Pulse::new(config, Role::Backup, 1, Instant::ZERO).unwrap();
+//! let mut now = Instant::ZERO;
+//! for _ in 0..10 {
+//!     while let Some(output) = pulse.poll_output() {
+//!         match output {
+//!             Output::Transmit(t) => { /* socket.send_to(&t.bytes, t.destination) */ }
+//!             Output::Action(a) => { /* run it, in order */ }
+//!             Output::Event(e) => { /* log it */ }
+//!         }
+//!     }
+//!     let (at, _why) = pulse.poll_timeout().expect("a running pulse always has a timer");
+//!     now = at; // sleep until `at`, or until a datagram arrives: handle_heartbeat
+//!     pulse.handle_timeout(now);
+//! }
+//! // Nobody answered: the lone backup took over after deadtime + keepalive (5 s + 2 s).
+//! assert!(pulse.is_active());
+//! ```
+//!
 //! # Behaviour (Piranha's, plus issue 3)
 //!
 //! - Both routers start **inactive** and emit [`Action::RemoveStaleVips`]. A beat goes out at
@@ -42,27 +70,40 @@
 //!   beat and takes over (the PeerStandby rule).
 //! - Child failure / link down → give up if active, send STOPPED now, and keep sending
 //!   STOPPED instead of RUNNING until the fault clears; a faulted router never takes over.
+//!   When the fault clears the primary listens for `deadtime` again before the
+//!   PeerStandby rule applies (its STOPPED may have just made the backup active).
 //! - [`Pulse::handle_shutdown`] (SIGTERM): give up if active, STOPPED on every path, release
 //!   the lease, stop.
 //!
 //! ## Legacy wire mode
 //!
-//! The original pulse sent RUNNING only while *active* (an inactive router re-running the
-//! peer's tie-break every beat would make no sense), so in legacy mode an inactive router
-//! sends RUNNING never: it sends a zero-length probe datagram every `keepalive` instead
-//! (an old pulse drops it: not 4 bytes). The probe keeps the ICMP fast path working and
-//! shows an active peer that its standby lives. Fail-back and the arbiter need v2.
+//! An inactive router must not send RUNNING: the reference says a returning primary stays
+//! inactive while the backup runs, which it could not if its RUNNING reached the active
+//! backup (primary wins), and an active primary would re-run `active_cmd` at every beat of
+//! an inactive backup. So, as inferred from the original, only an active router sends
+//! RUNNING. An inactive router here sends a zero-length probe every `keepalive` instead (an
+//! old pulse drops it: not 4 bytes); between two new pulses the probe counts as "alive,
+//! standby", so the clean-start rule works, and it keeps the ICMP fast path working.
+//! Fail-back and the arbiter need v2.
 //!
 //! ## Arbiter (witness)
 //!
 //! With an arbiter a router becomes active only while it holds a valid lease from the
 //! witness ([`witness::Witness`]): every takeover first asks for one and waits; an active
-//! router renews every lease/4 and gives up (sending STOPPED) when its lease runs out
-//! unrenewed. The witness grants to at most one router at a time and expiry is judged on the
-//! holder's side from the time the request was sent minus a margin, so no partition or crash
-//! makes both routers active. The price: a router that reaches neither its partner nor the
-//! witness never takes over, and a partition that cuts the active router from the witness
-//! stops the service until one router reaches the witness again.
+//! router renews every lease/4 and gives up when its lease runs out unrenewed; it then
+//! keeps saying STOPPED (until it, or its partner, is active again) so a partner that still
+//! reaches the witness takes over. A denial names the holder and how long its lease still
+//! runs, and the waiting router asks again right then. The witness grants to at most one
+//! router at a time and expiry is judged on the holder's side from the time the request
+//! was sent minus a margin (which must cover the clocks' rate difference over one lease),
+//! so no partition or crash makes both routers active. A restarted witness grants, for one
+//! lease, only to a router saying ACTIVE, and that router uses the grant only if its own
+//! lease is still valid when it arrives (see [`witness`]), so a witness restart does not
+//! interrupt service.
+//!
+//! The price: a router that reaches neither its partner nor the witness never takes over;
+//! when the active router loses the witness the service moves to the partner about one
+//! margin later if the partner reaches the witness, and stops if neither does.
 
 pub mod config;
 mod decide;
@@ -160,6 +201,9 @@ pub struct Pulse {
     window: ReplayWindow,
     lease: Option<LeaseClient>,
     pending_takeover: Option<TakeoverReason>,
+    lease_lost: bool,
+    reject_reported: [Option<Instant>; RejectReason::COUNT],
+    last_reannounce: Option<Instant>,
     takeback_announced: bool,
     arp_remaining: u32,
     addresses: Vec<Address>,
@@ -216,6 +260,9 @@ impl Pulse {
             window: ReplayWindow::default(),
             lease,
             pending_takeover: None,
+            lease_lost: false,
+            reject_reported: [None; RejectReason::COUNT],
+            last_reannounce: None,
             takeback_announced: false,
             arp_remaining: 0,
             addresses,
@@ -299,7 +346,13 @@ impl Pulse {
             Fault::LinkDown => self.link_down = false,
         }
         if !self.faulted() {
+            // Our STOPPED may just have made the partner active and its ACTIVE beat may
+            // still be on the way: listen again before the PeerStandby rule may fire.
             self.healthy_since = now;
+            self.listen_end = self.listen_end.max(now + self.config.deadtime);
+            if self.role == Role::Primary {
+                self.timers.set(TimerReason::StartupListen, self.listen_end);
+            }
             self.send_beats(now);
             self.evaluate(now);
         }
@@ -329,7 +382,7 @@ impl Pulse {
         if self.active {
             self.deactivate(now, GiveupReason::Shutdown);
         } else {
-            self.release_lease(now);
+            self.release_lease(now, false);
         }
         self.shut_down = true;
         self.send_beats(now);

@@ -166,12 +166,16 @@ pub enum Event {
         /// Conservative local expiry.
         until: Instant,
     },
+    /// The restarted witness granted us a GRACE lease we may not use (our own lease was no
+    /// longer valid when it arrived); it is released.
+    GraceGrantRefused,
     /// The witness refused: someone else holds the lease (or it is in its start-up grace).
     LeaseDenied {
         /// Current holder per the witness ([`NodeId::NONE`] during its grace period).
         holder: NodeId,
     },
-    /// A datagram was dropped.
+    /// A datagram was dropped (reported at most once per reason per keepalive; see
+    /// [`Counters`] for the full count).
     HeartbeatRejected {
         /// Path it came in on, if its source was known.
         path: Option<Path>,
@@ -268,6 +272,28 @@ impl Counters {
             RejectReason::UnexpectedReply => &mut self.unexpected_reply,
         };
         *c += 1;
+    }
+}
+
+impl RejectReason {
+    /// Number of reasons.
+    pub const COUNT: usize = 11;
+
+    /// Dense index, `0..COUNT`.
+    pub const fn index(self) -> usize {
+        match self {
+            RejectReason::ForeignSource => 0,
+            RejectReason::Length => 1,
+            RejectReason::Magic => 2,
+            RejectReason::Version => 3,
+            RejectReason::Unauthenticated => 4,
+            RejectReason::Malformed => 5,
+            RejectReason::LegacyRefused => 6,
+            RejectReason::WrongNode => 7,
+            RejectReason::StaleIncarnation => 8,
+            RejectReason::Replayed => 9,
+            RejectReason::UnexpectedReply => 10,
+        }
     }
 }
 

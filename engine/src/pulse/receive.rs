@@ -3,7 +3,7 @@
 use super::config::{HeartbeatProtocol, Role, WITNESS_NODE_ID};
 use super::output::{Event, GiveupReason, Path, RejectReason};
 use super::{Action, Pulse};
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 use crate::wire::legacy;
 use crate::wire::v2::{self, Flags};
 use core::net::SocketAddr;
@@ -35,20 +35,26 @@ impl Pulse {
             return;
         }
         let Some(path) = self.path_of(from.ip()) else {
-            self.reject(None, RejectReason::ForeignSource);
+            self.reject(now, None, RejectReason::ForeignSource);
             return;
         };
         match self.parse_beat(bytes) {
             Ok(Some(beat)) => self.on_beat(now, path, beat),
             Ok(None) => {}
-            Err(why) => self.reject(Some(path), why),
+            Err(why) => self.reject(now, Some(path), why),
         }
         self.evaluate(now);
     }
 
-    fn reject(&mut self, path: Option<Path>, why: RejectReason) {
+    /// Count a dropped datagram; report it as an event at most once per reason per
+    /// `keepalive` (a flood must not flood the timeline; the counters count everything).
+    fn reject(&mut self, now: Instant, path: Option<Path>, why: RejectReason) {
         self.counters.count(why);
-        self.event(Event::HeartbeatRejected { path, why });
+        let slot = &mut self.reject_reported[why.index()];
+        if slot.is_none_or(|t| now >= t + self.config.keepalive) {
+            *slot = Some(now);
+            self.event(Event::HeartbeatRejected { path, why });
+        }
     }
 
     fn parse_beat(&mut self, bytes: &[u8]) -> Result<Option<Beat>, RejectReason> {
@@ -142,6 +148,9 @@ impl Pulse {
         self.peer.stopped = beat.stopped;
         self.peer.active = beat.active;
         self.peer.takeback = beat.takeback;
+        if beat.active {
+            self.lease_lost = false;
+        }
         if !self.active {
             return;
         }
@@ -154,9 +163,15 @@ impl Pulse {
                     self.deactivate(now, GiveupReason::PrimaryWins);
                 }
                 Role::Primary => {
-                    self.event(Event::Reannounced);
-                    self.action(Action::RunActiveCmd);
-                    self.start_arp_burst(now);
+                    // The same claim arrives once per path: re-announce once per half
+                    // keepalive at most.
+                    let half = self.config.keepalive.div(2);
+                    if self.last_reannounce.is_none_or(|t| now >= t + half) {
+                        self.last_reannounce = Some(now);
+                        self.event(Event::Reannounced);
+                        self.action(Action::RunActiveCmd);
+                        self.start_arp_burst(now);
+                    }
                 }
             }
         } else if beat.takeback && self.role == Role::Backup && self.config.failback {
@@ -172,10 +187,10 @@ impl Pulse {
         };
         let repr = match v2::Repr::parse_bytes(bytes, key) {
             Ok(r) => r,
-            Err(e) => return self.reject(Some(Path::Arbiter), e.into()),
+            Err(e) => return self.reject(now, Some(Path::Arbiter), e.into()),
         };
         if repr.node_id != WITNESS_NODE_ID {
-            return self.reject(Some(Path::Arbiter), RejectReason::WrongNode);
+            return self.reject(now, Some(Path::Arbiter), RejectReason::WrongNode);
         }
         let Some(lease) = self.lease.as_mut() else {
             return;
@@ -184,29 +199,49 @@ impl Pulse {
             .window
             .check_and_update(repr.incarnation, repr.sequence)
         {
-            return self.reject(Some(Path::Arbiter), why);
+            return self.reject(now, Some(Path::Arbiter), why);
         }
         let result = match repr.message {
-            v2::Message::LeaseGrant if repr.lease_holder == self.me => lease
-                .on_grant(repr.echo, repr.lease_ms)
-                .map(|until| Event::LeaseGranted { until }),
+            v2::Message::LeaseGrant if repr.lease_holder == self.me => {
+                let grace = repr.flags.contains(Flags::GRACE);
+                lease
+                    .on_grant(repr.echo, repr.lease_ms, grace, now)
+                    .map(|until| match until {
+                        Some(until) => Event::LeaseGranted { until },
+                        None => Event::GraceGrantRefused,
+                    })
+            }
             v2::Message::LeaseDeny => lease.on_deny(repr.echo).map(|()| Event::LeaseDenied {
                 holder: repr.lease_holder,
             }),
             _ => Err(RejectReason::Malformed),
         };
         match result {
-            Err(why) => self.reject(Some(Path::Arbiter), why),
+            Err(why) => self.reject(now, Some(Path::Arbiter), why),
             Ok(event) => {
                 self.counters.witness_replies += 1;
                 self.event(event);
-                if let Event::LeaseGranted { until } = event {
-                    if self.active {
+                match event {
+                    Event::LeaseGranted { until } if self.active => {
                         self.timers.set(super::TimerReason::LeaseExpiry, until);
-                    } else if self.pending_takeover.is_none() || self.faulted() {
-                        // A grant we no longer want: hand it back.
-                        self.release_lease(now);
                     }
+                    Event::LeaseGranted { .. }
+                        if self.pending_takeover.is_some() && !self.faulted() => {}
+                    // A grant we cannot or no longer want to use: hand it back.
+                    Event::LeaseGranted { .. } | Event::GraceGrantRefused => {
+                        self.release_lease(now, true);
+                    }
+                    // The witness says when the holder's lease ends: ask again right then.
+                    Event::LeaseDenied { .. }
+                        if repr.lease_ms > 0 && self.pending_takeover.is_some() =>
+                    {
+                        let at = now + Duration::from_millis(u64::from(repr.lease_ms));
+                        let armed = self.timers.get(super::TimerReason::LeaseRequest);
+                        if armed.is_none_or(|t| at < t) {
+                            self.timers.set(super::TimerReason::LeaseRequest, at);
+                        }
+                    }
+                    _ => {}
                 }
             }
         }

@@ -1,5 +1,9 @@
 //! Freshness of v2 packets: a sliding window over (incarnation, sequence), as IPsec's
 //! anti-replay window (RFC 4303 §3.4.3) but keyed by the sender's boot epoch too.
+//!
+//! Unlike IPsec, the window starts *closed*: sequences below the first one accepted from an
+//! incarnation are refused, so a beat recorded while this router was down (say a STOPPED)
+//! cannot be replayed to it after it restarts.
 
 use super::output::RejectReason;
 
@@ -46,8 +50,11 @@ impl ReplayWindow {
                 }
             }
             _ => {
+                // Everything this incarnation sent before the first packet we accept counts
+                // as seen: a packet we never received (we were down, or it was held back)
+                // must not be replayable later just because it is inside the window.
                 self.newest = Some((incarnation, sequence));
-                self.seen = 1;
+                self.seen = u64::MAX;
                 Ok(())
             }
         }
@@ -76,15 +83,27 @@ mod tests {
     #[test]
     fn reordering_inside_window_accepted_once() {
         let mut w = ReplayWindow::default();
+        assert_eq!(w.check_and_update(1, 50), Ok(()));
         assert_eq!(w.check_and_update(1, 100), Ok(()));
         assert_eq!(w.check_and_update(1, 90), Ok(()));
         assert_eq!(w.check_and_update(1, 90), Err(RejectReason::Replayed));
-        assert_eq!(w.check_and_update(1, 37), Ok(()));
+        assert_eq!(w.check_and_update(1, 60), Ok(()));
+        // Below the first accepted (50), or 64 and more below the newest: refused.
+        assert_eq!(w.check_and_update(1, 49), Err(RejectReason::Replayed));
         assert_eq!(w.check_and_update(1, 36), Err(RejectReason::Replayed));
         // A jump beyond the window forgets everything below.
         assert_eq!(w.check_and_update(1, 1000), Ok(()));
         assert_eq!(w.check_and_update(1, 999), Ok(()));
         assert_eq!(w.check_and_update(1, 100), Err(RejectReason::Replayed));
+    }
+
+    #[test]
+    fn nothing_older_than_the_first_accepted_packet() {
+        let mut w = ReplayWindow::default();
+        assert_eq!(w.check_and_update(3, 40), Ok(()));
+        assert_eq!(w.check_and_update(3, 39), Err(RejectReason::Replayed));
+        assert_eq!(w.check_and_update(4, 10), Ok(()));
+        assert_eq!(w.check_and_update(4, 9), Err(RejectReason::Replayed));
     }
 
     #[test]

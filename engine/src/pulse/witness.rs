@@ -6,10 +6,17 @@
 //! - A LEASE_REQUEST from a known router is granted when nobody holds the lease, the
 //!   requester already holds it (renewal), or the holder's lease expired on the witness's
 //!   clock; the grant runs for `min(asked, max_lease)` from the moment the request was
-//!   handled. Otherwise it is denied, naming the holder.
+//!   handled. Otherwise it is denied, naming the holder and (in `lease_ms`, rounded up) how
+//!   long its lease still runs, so the requester can ask again right then.
 //! - LEASE_RELEASE from the holder frees the lease at once (graceful hand-over).
-//! - After the witness (re)starts it grants nothing for `max_lease`: a lease granted by its
-//!   previous run may still be held, and it has forgotten it.
+//! - After the witness (re)starts it has forgotten who held the lease, so for `max_lease` it
+//!   grants only to a router whose request says ACTIVE, and marks such grants GRACE. The
+//!   router uses a GRACE grant only if its current lease is still valid when the grant
+//!   arrives: then any lease the old witness gave the other router would have started after
+//!   our lease's expiry (the old witness saw it expire first), i.e. after this arrival and
+//!   so after the restart — impossible. A stale ACTIVE request (delayed across the restart
+//!   from a router whose lease has since run out) yields a GRACE grant its router refuses
+//!   and releases. Net effect: a witness restart does not interrupt the active router.
 //! - Requests are authenticated with the shared key and must be fresh (replay window per
 //!   router); everything else is dropped and counted.
 
@@ -143,18 +150,29 @@ impl Witness {
             }
             return Ok((None, WitnessEvent::Released { node }));
         }
+        let in_grace = now < self.grace_until;
         let free = match self.holder {
             None => true,
             Some((h, until)) => h == node || now >= until,
         };
-        if now < self.grace_until || !free {
-            let holder = if now < self.grace_until {
-                NodeId::NONE
-            } else {
-                self.holder.map_or(NodeId::NONE, |(h, _)| h)
+        // In the grace only the router that says it is active may (re)take the lease.
+        if !free || (in_grace && !req.flags.contains(Flags::ACTIVE)) {
+            let (holder, left_ms) = match self.holder(now) {
+                // Rounded up, so a retry at that time finds the lease free.
+                Some((h, until)) => {
+                    let left = (until - now).as_nanos().div_ceil(1_000_000);
+                    (h, u32::try_from(left).unwrap_or(u32::MAX))
+                }
+                None => (NodeId::NONE, 0),
             };
             self.counters.denied += 1;
-            let reply = self.reply(v2::Message::LeaseDeny, holder, 0, req.sequence);
+            let reply = self.reply(
+                v2::Message::LeaseDeny,
+                holder,
+                left_ms,
+                req.sequence,
+                Flags::empty(),
+            );
             return Ok((Some(reply), WitnessEvent::Denied { node, holder }));
         }
         let asked = Duration::from_millis(u64::from(req.lease_ms));
@@ -163,11 +181,19 @@ impl Witness {
         self.holder = Some((node, until));
         self.counters.granted += 1;
         let ms = u32::try_from(granted.as_millis()).unwrap_or(u32::MAX);
-        let reply = self.reply(v2::Message::LeaseGrant, node, ms, req.sequence);
+        let flags = Flags::empty().with(Flags::GRACE, in_grace);
+        let reply = self.reply(v2::Message::LeaseGrant, node, ms, req.sequence, flags);
         Ok((Some(reply), WitnessEvent::Granted { node, until }))
     }
 
-    fn reply(&mut self, message: v2::Message, holder: NodeId, ms: u32, echo: u64) -> Vec<u8> {
+    fn reply(
+        &mut self,
+        message: v2::Message,
+        holder: NodeId,
+        ms: u32,
+        echo: u64,
+        flags: Flags,
+    ) -> Vec<u8> {
         self.sequence += 1;
         let repr = v2::Repr {
             lease_holder: holder,
@@ -175,7 +201,7 @@ impl Witness {
             echo,
             ..v2::Repr::heartbeat(
                 message,
-                Flags::empty(),
+                flags,
                 WITNESS_NODE_ID,
                 self.incarnation,
                 self.sequence,
@@ -261,7 +287,7 @@ mod tests {
     fn grace_then_grant_then_deny_other_then_expiry() {
         let mut w = witness(secs(0));
         let (r, ev) = ask(&mut w, secs(5), &request(1, 1, 10_000));
-        assert_eq!(r.message, v2::Message::LeaseDeny);
+        assert_eq!((r.message, r.lease_ms), (v2::Message::LeaseDeny, 0));
         assert_eq!(
             ev,
             WitnessEvent::Denied {
@@ -299,6 +325,54 @@ mod tests {
         );
         assert_eq!(w.counters().granted, 3);
         assert_eq!(w.counters().denied, 2);
+    }
+
+    #[test]
+    fn in_the_grace_only_an_active_router_gets_a_grace_grant() {
+        let mut w = witness(secs(0));
+        let active_req = |seq| {
+            v2::Repr {
+                lease_ms: 10_000,
+                ..v2::Repr::heartbeat(
+                    v2::Message::LeaseRequest,
+                    Flags::ACTIVE,
+                    NodeId(2),
+                    1,
+                    seq,
+                    0,
+                )
+            }
+            .to_bytes(&key())
+            .to_vec()
+        };
+        let (r, _) = ask(&mut w, secs(1), &request(1, 1, 10_000));
+        assert_eq!(
+            (r.message, r.lease_holder),
+            (v2::Message::LeaseDeny, NodeId::NONE)
+        );
+        let (r, ev) = ask(&mut w, secs(2), &active_req(1));
+        assert_eq!(
+            (r.message, r.flags),
+            (v2::Message::LeaseGrant, Flags::GRACE)
+        );
+        assert_eq!(
+            ev,
+            WitnessEvent::Granted {
+                node: NodeId(2),
+                until: secs(12)
+            }
+        );
+        let (r, _) = ask(&mut w, secs(3), &request(1, 2, 10_000));
+        assert_eq!(
+            (r.message, r.lease_holder),
+            (v2::Message::LeaseDeny, NodeId(2))
+        );
+        // After the grace, grants are ordinary.
+        let (r, _) = ask(&mut w, secs(11), &active_req(2));
+        assert_eq!(
+            (r.message, r.flags),
+            (v2::Message::LeaseGrant, Flags::empty())
+        );
     }
 
     #[test]
@@ -353,5 +427,22 @@ mod tests {
         );
         assert_eq!(w.counters().rejected, 4);
         assert_eq!(w.holder(secs(15)).map(|h| h.0), Some(NodeId(1)));
+    }
+
+    proptest::proptest! {
+        /// Arbitrary datagrams never panic the witness and never obtain a lease.
+        #[test]
+        fn arbitrary_bytes_never_grant(packets in proptest::collection::vec(
+            proptest::collection::vec(proptest::prelude::any::<u8>(), 0..100), 1..20)
+        ) {
+            let mut w = witness(secs(0));
+            for (k, bytes) in packets.iter().enumerate() {
+                let (reply, ev) = w.handle_request(secs(20 + k as u64), FROM.parse().unwrap(), bytes);
+                proptest::prop_assert!(reply.is_none());
+                let rejected = matches!(ev, WitnessEvent::Rejected { .. });
+                proptest::prop_assert!(rejected);
+            }
+            proptest::prop_assert_eq!(w.holder(secs(30)), None);
+        }
     }
 }

@@ -7,10 +7,10 @@
 //! | 0  | 4  | magic        | `b"PIRA"` |
 //! | 4  | 1  | version      | `2` |
 //! | 5  | 1  | message      | 1 RUNNING, 2 STOPPED, 16 LEASE_REQUEST, 17 LEASE_GRANT, 18 LEASE_DENY, 19 LEASE_RELEASE |
-//! | 6  | 2  | flags        | bit 0 ACTIVE (sender holds the VIPs), bit 1 TAKEBACK (fail-back: the primary asks the active backup to hand over), bit 2 FAULT (sender has a child/link fault); other bits reserved, carried as-is |
+//! | 6  | 2  | flags        | bit 0 ACTIVE (sender holds the VIPs), bit 1 TAKEBACK (fail-back: the primary asks the active backup to hand over), bit 2 FAULT (sender has a child/link fault), bit 3 GRACE (grant made during the witness's start-up grace); other bits reserved, carried as-is |
 //! | 8  | 4  | node id      | the sender |
 //! | 12 | 4  | lease holder | grant/deny/release: the node the lease is (or stays) with; else 0 |
-//! | 16 | 4  | lease ms     | request: wanted duration; grant: granted duration; else 0 |
+//! | 16 | 4  | lease ms     | request: wanted duration; grant: granted duration; deny from a witness in its start-up grace: how long it grants nobody; else 0 |
 //! | 20 | 4  | reserved     | must be zero |
 //! | 24 | 8  | incarnation  | the sender's boot epoch: grows at every (re)start |
 //! | 32 | 8  | sequence     | grows with every packet within one incarnation |
@@ -175,6 +175,9 @@ impl Flags {
     pub const TAKEBACK: Flags = Flags(2);
     /// The sender has a child or link fault.
     pub const FAULT: Flags = Flags(4);
+    /// Witness grant made during its start-up grace: usable only by a router whose lease
+    /// is still valid when the grant arrives.
+    pub const GRACE: Flags = Flags(8);
 
     /// No flags.
     pub const fn empty() -> Flags {

@@ -100,3 +100,34 @@ fn replies_that_answer_nothing_are_rejected() {
     assert_eq!(p.counters().unexpected_reply, 1);
     assert_eq!(p.lease_valid_until(), None);
 }
+
+#[test]
+fn a_grace_grant_without_a_valid_lease_is_refused_and_released() {
+    let mut p = Pulse::new(with_arbiter(), Role::Backup, 1, Instant::ZERO).unwrap();
+    drain(&mut p);
+    let mut a = Peer::new(1);
+    p.handle_heartbeat(ms(1), from(PRIMARY_PUB), &a.stopped());
+    let out = drain(&mut p);
+    let req = v2::Repr::parse_bytes(&transmits(&out)[0].bytes, &key()).unwrap();
+    let grace = v2::Repr {
+        flags: Flags::GRACE,
+        ..v2::Repr::parse_bytes(&reply(v2::Message::LeaseGrant, 2, req.sequence, 1), &key())
+            .unwrap()
+    }
+    .to_bytes(&key());
+    p.handle_heartbeat(ms(2), WITNESS.parse().unwrap(), &grace);
+    let out = drain(&mut p);
+    assert!(!p.is_active());
+    assert_eq!(events(&out), vec![Event::GraceGrantRefused]);
+    let tx = transmits(&out);
+    assert_eq!(tx.len(), 1);
+    let release = v2::Repr::parse_bytes(&tx[0].bytes, &key()).unwrap();
+    assert_eq!(release.message, v2::Message::LeaseRelease);
+    // Still wanting the takeover, it keeps asking.
+    let out = run_until(&mut p, ms(2_001));
+    let asks = transmits(&out)
+        .iter()
+        .filter(|t| t.path == Path::Arbiter)
+        .count();
+    assert_eq!(asks, 1);
+}

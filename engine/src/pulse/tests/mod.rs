@@ -143,7 +143,7 @@ impl Peer {
     }
 }
 
-const TAKEOVER_ACTIONS: [Action; 10] = [
+const TAKEOVER_ACTIONS: [Action; 9] = [
     Action::RunActiveCmd,
     Action::StartLvs,
     Action::SyncDaemonMaster,
@@ -153,8 +153,6 @@ const TAKEOVER_ACTIONS: [Action; 10] = [
     Action::Announce(Address::NatRouter),
     Action::Announce(Address::Vip(0)),
     Action::Announce(Address::Vip(1)),
-    // sentinel slot so the array length documents the count of the first burst + 1
-    Action::RemoveStaleVips,
 ];
 
 const GIVEUP_ACTIONS: [Action; 6] = [

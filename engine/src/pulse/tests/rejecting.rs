@@ -45,7 +45,7 @@ fn forged_replayed_stale_foreign_legacy_and_wrong_node_never_act() {
     assert_eq!(
         rejected(&mut p),
         vec![
-            RejectReason::Unauthenticated,
+            // The second unauthenticated packet is counted but not reported again.
             RejectReason::Unauthenticated,
             RejectReason::ForeignSource,
             RejectReason::LegacyRefused,
@@ -60,6 +60,13 @@ fn forged_replayed_stale_foreign_legacy_and_wrong_node_never_act() {
     drain(&mut p);
     p.handle_heartbeat(ms(30), from(PRIMARY_PRIV), &stopped);
     assert_eq!(rejected(&mut p), vec![RejectReason::Replayed]);
+    // A flood: every packet counted, one event per reason per keepalive (2 s).
+    for k in 0..1000 {
+        p.handle_heartbeat(ms(40 + k), from(PRIMARY_PUB), &stopped);
+    }
+    assert_eq!(rejected(&mut p), vec![]);
+    p.handle_heartbeat(ms(2_030), from(PRIMARY_PUB), &stopped);
+    assert_eq!(rejected(&mut p), vec![RejectReason::Replayed]);
     let c = *p.counters();
     assert_eq!(
         (
@@ -71,9 +78,9 @@ fn forged_replayed_stale_foreign_legacy_and_wrong_node_never_act() {
             c.bad_length,
             c.replayed
         ),
-        (2, 1, 1, 1, 1, 1, 1)
+        (2, 1, 1, 1, 1, 1, 1002)
     );
-    assert_eq!(c.rejected(), 8);
+    assert_eq!(c.rejected(), 1009);
     assert_eq!(c.accepted, 2);
 }
 
@@ -86,4 +93,63 @@ fn legacy_mode_accepts_either_byte_order_but_not_fos() {
     assert_eq!(p.peer_state(), PeerState::Active);
     p.handle_heartbeat(ms(3), from(PRIMARY_PRIV), &[0xbd, 0xda, 0xbd, 0xad]);
     assert!(p.is_active());
+}
+
+#[test]
+fn serial_mismatch_is_reported_once_per_value() {
+    let (mut p, mut a) = listening_backup();
+    let beat = |a: &mut Peer, serial| {
+        a.sequence += 1;
+        v2::Repr::heartbeat(
+            v2::Message::Running,
+            Flags::ACTIVE,
+            NodeId(1),
+            100,
+            a.sequence,
+            serial,
+        )
+        .to_bytes(&key())
+    };
+    for serial in [5, 5, 5, 6, 0] {
+        p.handle_heartbeat(ms(100), from(PRIMARY_PUB), &beat(&mut a, serial));
+    }
+    let mismatches: Vec<Event> = events(&drain(&mut p))
+        .into_iter()
+        .filter(|e| matches!(e, Event::SerialMismatch { .. }))
+        .collect();
+    assert_eq!(
+        mismatches,
+        vec![
+            Event::SerialMismatch { ours: 0, theirs: 5 },
+            Event::SerialMismatch { ours: 0, theirs: 6 },
+        ]
+    );
+}
+
+proptest::proptest! {
+    /// Arbitrary datagrams from the partner's own address never panic, never count as
+    /// accepted and never change a decision (v2: nothing unauthenticated is acted on).
+    #[test]
+    fn arbitrary_bytes_from_the_partner_change_nothing(
+        packets in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..100), 1..20),
+        private in proptest::prelude::any::<bool>(),
+    ) {
+        let (mut p, _) = listening_backup();
+        let source = if private { PRIMARY_PRIV } else { PRIMARY_PUB };
+        for (k, bytes) in packets.iter().enumerate() {
+            p.handle_heartbeat(ms(10 + k as u64), from(source), bytes);
+        }
+        proptest::prop_assert!(!p.is_active());
+        proptest::prop_assert_eq!(p.counters().accepted, 1);
+        proptest::prop_assert_eq!(p.counters().rejected(), packets.len() as u64);
+        proptest::prop_assert_eq!(p.peer_state(), PeerState::Active);
+    }
+
+    /// Legacy mode: any bytes at all never panic.
+    #[test]
+    fn legacy_parser_in_pulse_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..100)) {
+        let mut p = Pulse::new(base(), Role::Primary, 1, Instant::ZERO).unwrap();
+        p.handle_heartbeat(ms(1), from(BACKUP_PUB), &bytes);
+        while p.poll_output().is_some() {}
+    }
 }

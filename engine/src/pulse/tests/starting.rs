@@ -56,7 +56,7 @@ fn lone_primary_takes_over_after_deadtime_in_the_original_order() {
             },
         ]
     );
-    assert_eq!(actions(&out), TAKEOVER_ACTIONS[..9].to_vec());
+    assert_eq!(actions(&out), TAKEOVER_ACTIONS.to_vec());
     // The takeover beat says ACTIVE at once.
     let tx = transmits(&out);
     let last = v2::Repr::parse_bytes(&tx.last().unwrap().bytes, &key()).unwrap();

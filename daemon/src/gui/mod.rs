@@ -1,0 +1,157 @@
+//! `piranha gui`: the Piranha Configuration Tool, rebuilt — watch the director through the
+//! control socket, edit lvs.cf safely, drain/enable real servers, reload the daemon.
+//!
+//! Security (each point a lesson from the original's CVEs): no default password (the tool
+//! refuses to start without a password file); one middleware in front of every route demands a
+//! session for every method except on `/login` and `/static/`; sessions are random 256-bit
+//! tokens in HttpOnly SameSite=Strict cookies with idle and absolute expiry; every POST carries
+//! the session's CSRF token (checked in the same middleware, constant-time); GET never writes;
+//! maud escapes all output; every value is validated by the engine's lvs.cf parser; no shell.
+
+pub mod auth;
+pub mod client;
+pub mod edit;
+mod editing;
+pub mod fields;
+mod handlers;
+pub mod pages;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use axum::routing::{get, post};
+use axum::Router;
+
+pub use auth::Limits;
+
+/// Everything `piranha gui` is told on its command line.
+#[derive(Clone, Debug)]
+pub struct GuiConfig {
+    /// The lvs.cf edited.
+    pub config_path: PathBuf,
+    /// The password file written by `piranha passwd`.
+    pub passwd_file: PathBuf,
+    /// Where to listen [127.0.0.1:3636].
+    pub listen: SocketAddr,
+    /// The running daemon's control socket.
+    pub control_socket: PathBuf,
+    /// TLS certificate chain and key (PEM); plain HTTP when `None`.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Session and login limits.
+    pub limits: Limits,
+}
+
+/// The default listening address, as the original's port.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:3636";
+
+/// Shared state of the running tool.
+pub(crate) struct App {
+    pub cfg: GuiConfig,
+    pub password_hash: String,
+    pub sessions: Mutex<auth::Sessions>,
+    pub limiter: Mutex<auth::LoginLimiter>,
+    /// Serialises writes of lvs.cf by this process.
+    pub write_lock: tokio::sync::Mutex<()>,
+    /// Cookies get `Secure` (TLS).
+    pub secure: bool,
+}
+
+/// Build the application. Fails (saying how to fix it) when there is no usable password file.
+pub fn router(cfg: GuiConfig) -> Result<Router, String> {
+    let password_hash = auth::read_password_file(&cfg.passwd_file)?;
+    let app = Arc::new(App {
+        secure: cfg.tls.is_some(),
+        cfg,
+        password_hash,
+        sessions: Mutex::new(auth::Sessions::default()),
+        limiter: Mutex::new(auth::LoginLimiter::default()),
+        write_lock: tokio::sync::Mutex::new(()),
+    });
+    Ok(Router::new()
+        .route("/login", get(handlers::login_form).post(handlers::login))
+        .route("/static/app.js", get(handlers::app_js))
+        .route("/static/style.css", get(handlers::style_css))
+        .route("/logout", post(handlers::logout))
+        .route("/", get(handlers::control_page))
+        .route("/status", get(handlers::status))
+        .route("/control", post(handlers::control))
+        .route("/global", get(editing::global_page))
+        .route("/redundancy", get(editing::redundancy_page))
+        .route("/virtual", get(editing::virtual_list))
+        .route("/virtual/edit", get(editing::virtual_page))
+        .route("/virtual/scripts", get(editing::scripts_page))
+        .route("/virtual/server", get(editing::server_page))
+        .route("/edit", post(editing::edit))
+        .fallback(handlers::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            handlers::guard,
+        ))
+        .with_state(app))
+}
+
+/// Serve until the process is stopped.
+pub async fn serve(cfg: GuiConfig) -> Result<(), String> {
+    let listen = cfg.listen;
+    let tls = cfg.tls.clone();
+    if tls.is_none() && !listen.ip().is_loopback() {
+        eprintln!(
+            "WARNING: piranha gui serves plain HTTP on {listen}, a non-loopback address: \
+             passwords and session cookies cross the network in clear text. \
+             Use --tls-cert/--tls-key, or listen on 127.0.0.1 and tunnel (ssh -L 3636:127.0.0.1:3636)."
+        );
+    }
+    let app = router(cfg)?.into_make_service_with_connect_info::<SocketAddr>();
+    match tls {
+        Some((cert, key)) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
+                .await
+                .map_err(|e| {
+                    format!(
+                        "cannot load TLS certificate {} / key {}: {e}",
+                        cert.display(),
+                        key.display()
+                    )
+                })?;
+            eprintln!("piranha gui: listening on https://{listen}/");
+            axum_server::bind_rustls(listen, tls)
+                .serve(app)
+                .await
+                .map_err(|e| format!("cannot serve on {listen}: {e}"))
+        }
+        None => {
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+            eprintln!("piranha gui: listening on http://{listen}/");
+            axum::serve(listener, app)
+                .await
+                .map_err(|e| format!("cannot serve on {listen}: {e}"))
+        }
+    }
+}
+
+/// Run [`serve`] on a new tokio runtime (for the command line).
+pub fn run(cfg: GuiConfig) -> Result<(), String> {
+    // Check the password file before anything else, so the refusal is the first thing said.
+    auth::read_password_file(&cfg.passwd_file)?;
+    if let Ok(meta) = std::fs::metadata(&cfg.passwd_file) {
+        use std::os::unix::fs::PermissionsExt as _;
+        if meta.permissions().mode() & 0o077 != 0 {
+            eprintln!(
+                "WARNING: {} is readable by others (mode {:o}): chmod 600 it",
+                cfg.passwd_file.display(),
+                meta.permissions().mode() & 0o777
+            );
+        }
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?
+        .block_on(serve(cfg))
+}
