@@ -222,3 +222,35 @@ fn role_comes_from_the_nodes_addresses() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("neither the primary nor the backup"), "{err}");
 }
+
+#[test]
+fn lone_router_takes_over_after_deadtime_without_hearing_itself() {
+    if skip() {
+        return;
+    }
+    let _g = lock();
+    let mut t = Topology::new("netns_tools_lone");
+    let cf = t.dir.join("lone.cf");
+    let pair = std::fs::read_to_string(t.write_config("pair.cf", "")).unwrap();
+    let lone: String = pair
+        .lines()
+        .filter(|l| {
+            !(l.starts_with("backup") || l.starts_with("primary_private"))
+                || l.starts_with("backup_active")
+        })
+        .map(|l| {
+            if l.starts_with("backup_active") {
+                "backup_active = 0\n".to_string()
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    assert!(!lone.contains("backup ="), "{lone}");
+    std::fs::write(&cf, lone).unwrap();
+    t.start(Router::Primary, &cf);
+    assert!(t.wait_for(Duration::from_secs(5), |t| t.holds_vip(Router::Primary)));
+    let log = t.log(Router::Primary);
+    assert!(log.contains("took over: PeerDead(Deadtime)"), "{log}");
+    assert!(!log.contains("heartbeat rejected"), "{log}");
+}

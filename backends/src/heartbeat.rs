@@ -154,11 +154,9 @@ async fn read_loop(
 impl HeartbeatTransport for UdpHeartbeat {
     async fn send(&self, path: Path, bytes: &[u8]) -> Result<(), PortError> {
         let Some((_, socket)) = self.sockets.iter().find(|(p, _)| *p == path) else {
-            return Err(PortError {
-                what: format!("send heartbeat on {path:?}"),
-                reason: "no socket for this path".into(),
-                errno: None,
-            });
+            // A path this router has no partner on (a lone router, `backup_active = 0`):
+            // the datagram has nowhere to go.
+            return Ok(());
         };
         match socket.send(bytes).await {
             Ok(_) => Ok(()),
@@ -185,19 +183,25 @@ impl HeartbeatTransport for UdpHeartbeat {
 }
 
 /// The heartbeat paths of a router: public always, private when both sides have one, and the
-/// witness when configured (from our public address, ephemeral port).
+/// witness when configured (from our public address, ephemeral port). A lone router (lvs.cf
+/// without `backup`: the partner's address is our own) gets no partner paths: it would only
+/// hear its own beats.
 pub fn heartbeat_paths(
     ours: (IpAddr, Option<IpAddr>),
     partner: (IpAddr, Option<IpAddr>),
     port: u16,
     arbiter: Option<SocketAddr>,
 ) -> Vec<PathAddrs> {
-    let mut v = vec![PathAddrs {
-        path: Path::Public,
-        local: SocketAddr::new(ours.0, port),
-        remote: SocketAddr::new(partner.0, port),
-    }];
-    if let (Some(a), Some(b)) = (ours.1, partner.1) {
+    let lone = ours.0 == partner.0;
+    let mut v = Vec::new();
+    if !lone {
+        v.push(PathAddrs {
+            path: Path::Public,
+            local: SocketAddr::new(ours.0, port),
+            remote: SocketAddr::new(partner.0, port),
+        });
+    }
+    if let (Some(a), Some(b), false) = (ours.1, partner.1, lone) {
         v.push(PathAddrs {
             path: Path::Private,
             local: SocketAddr::new(a, port),
@@ -279,5 +283,7 @@ mod tests {
         assert_eq!(p.len(), 3);
         assert_eq!(p[1].remote, "10.1.0.2:539".parse().unwrap());
         assert_eq!(p[2].local.port(), 0);
+        let lone = heartbeat_paths((ip("10.0.0.1"), None), (ip("10.0.0.1"), None), 539, None);
+        assert!(lone.is_empty(), "a lone router must not hear itself");
     }
 }
