@@ -1,12 +1,17 @@
 //! # piranha-daemon
 //!
-//! The async driver: a thin tokio I/O pump around the engine's director (read the clock, feed
-//! the engine, execute its outputs, re-arm the timer), signal handling and reload, the control
-//! socket, and the web GUI (the Piranha Configuration Tool).
-//!
-//! Status: not yet written (issues "The real backend and the daemon" and "The Piranha
-//! Configuration Tool"). Nothing here is used yet.
+//! The async driver: a thin tokio I/O pump around the engine's director ([`driver`]: read the
+//! clock, feed the engine, execute its outputs, re-arm the timer), signal handling and reload
+//! ([`signals`]), the control socket ([`control`] is the protocol, [`control_server`] serves
+//! it), `--no-ipvs` ([`no_ipvs`]) and the web GUI ([`gui`], the Piranha Configuration Tool).
 #![deny(missing_docs)]
 
 pub mod control;
+pub mod control_server;
+pub mod driver;
+#[cfg(test)]
+mod driver_tests;
 pub mod gui;
+pub mod no_ipvs;
+pub mod signals;
+pub mod status;

@@ -13,9 +13,14 @@ use piranha_engine::config::{self, Parsed};
 
 mod check;
 mod config_cmd;
+mod drain;
 mod gui;
-mod passwd;
 mod ipvs;
+mod passwd;
+mod pulse;
+mod send_arp;
+mod status;
+mod witness;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -41,6 +46,18 @@ enum Command {
     /// Rewrite or export lvs.cf.
     #[command(subcommand)]
     Config(config_cmd::Command),
+    /// The director daemon (foreground): heartbeats, failover, VIPs, health checks, IPVS.
+    Pulse(pulse::Args),
+    /// Ask the running daemon for its state (control socket).
+    Status(status::Args),
+    /// Take a real server out of scheduling (weight 0) without editing lvs.cf.
+    Drain(drain::Args),
+    /// Undo `drain`: the real server's health decides again.
+    Enable(drain::Args),
+    /// Piranha's send_arp: one gratuitous ARP reply.
+    SendArp(send_arp::Args),
+    /// The optional split-brain arbiter (lvs.cf `arbiter`).
+    Witness(witness::Args),
     /// Serve the web tool (Piranha Configuration Tool) on 127.0.0.1:3636.
     Gui(gui::Args),
     /// Set the web tool's password.
@@ -101,6 +118,12 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(args) => args.run(),
         Command::Config(cmd) => cmd.run(),
+        Command::Pulse(args) => args.run(),
+        Command::Status(args) => args.run(),
+        Command::Drain(args) => args.run(true),
+        Command::Enable(args) => args.run(false),
+        Command::SendArp(args) => args.run(),
+        Command::Witness(args) => args.run(),
         Command::Gui(args) => args.run(),
         Command::Passwd(args) => args.run(),
         Command::Ipvs(cmd) => cmd.run(),

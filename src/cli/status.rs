@@ -1,0 +1,53 @@
+//! `piranha status [--json] [--control-socket PATH]`: ask the running `piranha pulse`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use piranha_daemon::control::{Request, Response, DEFAULT_SOCKET};
+use piranha_daemon::control_server;
+
+/// Show the director's state: role, partner, last failover, every real server's health.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print the JSON report (the control protocol's shape) instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// The daemon's control socket.
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_SOCKET)]
+    control_socket: PathBuf,
+}
+
+/// Send one request and return the answer (errors say which socket).
+pub fn ask(socket: &std::path::Path, request: &Request) -> anyhow::Result<Response> {
+    control_server::call(socket, request).with_context(|| {
+        format!(
+            "cannot reach piranha pulse at {} (is it running? are you root?)",
+            socket.display()
+        )
+    })
+}
+
+impl Args {
+    /// Run the command.
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        match ask(&self.control_socket, &Request::Status)? {
+            Response::Status(report) => {
+                if self.json {
+                    println!("{}", serde_json::to_string(&report)?);
+                } else {
+                    print!("{}", piranha_daemon::status::render(&report));
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Response::Error { message } => {
+                eprintln!("piranha: {message}");
+                Ok(ExitCode::FAILURE)
+            }
+            Response::Ok { message } => {
+                println!("{message}");
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    }
+}
