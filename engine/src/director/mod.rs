@@ -425,7 +425,7 @@ impl Director {
                     // The nanny's watchdog may already have failed the probe: that is the
                     // nanny's verdict, and this late answer is not an error of the driver's.
                     let _ = slot.nanny.handle_probe_result(now, probe, &result);
-                    self.drain_nanny(now, id);
+                    self.drain_nanny(id);
                 }
             }
             Input::IpvsDumped(actual) => {
@@ -499,7 +499,7 @@ impl Director {
             } else {
                 slot.nanny.handle_enable(now);
             }
-            self.drain_nanny(now, id);
+            self.drain_nanny(id);
         }
         Ok(())
     }
@@ -542,7 +542,7 @@ impl Director {
                 if let Some(slot) = self.nannies.get_mut(id) {
                     let _ = slot.nanny.handle_set_weight(now, *weight);
                 }
-                self.drain_nanny(now, *id);
+                self.drain_nanny(*id);
             }
             for (id, _) in &plan.start {
                 if self.start_nanny(now, *id) {
@@ -591,7 +591,7 @@ impl Director {
         for id in due {
             if let Some(slot) = self.nannies.get_mut(&id) {
                 slot.nanny.handle_timeout(now);
-                self.drain_nanny(now, id);
+                self.drain_nanny(id);
             }
         }
         if self.next_reconcile.is_some_and(|t| t <= now) {
@@ -793,7 +793,7 @@ impl Director {
                 server: r.name.clone(),
             },
         );
-        self.drain_nanny(now, id);
+        self.drain_nanny(id);
         true
     }
 
@@ -805,7 +805,7 @@ impl Director {
         self.tickets.retain(|_, (rid, _)| rid != id);
     }
 
-    fn drain_nanny(&mut self, now: Instant, id: RealId) {
+    fn drain_nanny(&mut self, id: RealId) {
         let mut changed = false;
         while let Some(out) = self
             .nannies
@@ -840,7 +840,7 @@ impl Director {
             self.scheduled_at.insert(id, at);
         }
         if changed {
-            self.sync_table(now, IpvsCause::Change);
+            self.sync_service(id.service);
         }
     }
 
@@ -867,6 +867,28 @@ impl Director {
         ops.extend(reconcile(&desired, &self.believed, Ownership::AllowForeign));
         self.owned = desired.services.keys().copied().collect();
         self.emit_ops(ops, cause);
+    }
+
+    /// [`Director::sync_table`] for one service, in time proportional to its real servers: a
+    /// nanny verdict changes only its own virtual server, and diffing the whole table per verdict
+    /// would make a cold start with thousands of real servers quadratic.
+    fn sync_service(&mut self, key: ServiceKey) {
+        if !self.lvs_running || self.awaiting_first_dump {
+            return;
+        }
+        let Some(spec) = lvs::active_virtuals(&self.config.virtuals).find(|v| v.key == key) else {
+            return;
+        };
+        let desired = lvs::desired_table(std::slice::from_ref(spec), |id| {
+            self.nannies.get(id).map(|s| s.nanny.real_state())
+        });
+        let mut actual = Table::new();
+        if let Some(entry) = self.believed.get(&key) {
+            actual.services.insert(key, entry.clone());
+        }
+        let ops = reconcile(&desired, &actual, Ownership::AllowForeign);
+        self.owned.insert(key);
+        self.emit_ops(ops, IpvsCause::Change);
     }
 
     fn emit_ops(&mut self, ops: Vec<Op>, cause: IpvsCause) {
