@@ -307,6 +307,8 @@ pub struct Director {
     next_reconcile: Option<Instant>,
     last_change: Option<(Instant, String)>,
     outputs: VecDeque<Output>,
+    #[cfg(feature = "mutations")]
+    mutation: Option<crate::mutation::Mutation>,
 }
 
 impl Director {
@@ -319,8 +321,40 @@ impl Director {
         seed: u64,
         now: Instant,
     ) -> Result<Director, DirectorError> {
+        let d = Director::build(config, role, incarnation, seed, now)?;
+        Ok(d.started(now))
+    }
+
+    /// [`Director::new`] with a planted bug (the simulator's mutation check only).
+    #[cfg(feature = "mutations")]
+    pub fn with_mutation(
+        config: DirectorConfig,
+        role: Role,
+        incarnation: u64,
+        seed: u64,
+        now: Instant,
+        mutation: Option<crate::mutation::Mutation>,
+    ) -> Result<Director, DirectorError> {
+        let mut d = Director::build(config, role, incarnation, seed, now)?;
+        d.mutation = mutation;
+        d.pulse.set_mutation(mutation);
+        Ok(d.started(now))
+    }
+
+    fn started(mut self, now: Instant) -> Director {
+        self.drain_pulse(now);
+        self
+    }
+
+    fn build(
+        config: DirectorConfig,
+        role: Role,
+        incarnation: u64,
+        seed: u64,
+        now: Instant,
+    ) -> Result<Director, DirectorError> {
         let pulse = Pulse::new(config.pulse.clone(), role, incarnation, now)?;
-        let mut d = Director {
+        let d = Director {
             config,
             pulse,
             seed,
@@ -339,8 +373,9 @@ impl Director {
             next_reconcile: None,
             last_change: None,
             outputs: VecDeque::new(),
+            #[cfg(feature = "mutations")]
+            mutation: None,
         };
-        d.drain_pulse(now);
         Ok(d)
     }
 
@@ -670,6 +705,9 @@ impl Director {
 
     fn run_action(&mut self, now: Instant, action: Action) {
         match action {
+            #[cfg(feature = "mutations")] // MUTATION: stale VIPs kept at start
+            Action::RemoveStaleVips
+                if self.mutation == Some(crate::mutation::Mutation::KeepStaleVips) => {}
             Action::RemoveStaleVips => {
                 let all: Vec<VipAddr> = self
                     .config
@@ -782,6 +820,10 @@ impl Director {
             // Zero timeout or absurd weight: the validator refuses those; never panic here.
             return false;
         };
+        #[cfg(feature = "mutations")] // MUTATION: failed checks never acted on
+        nanny.set_ignore_failures(
+            self.mutation == Some(crate::mutation::Mutation::NannyIgnoresFailure),
+        );
         if self.drained.contains(&(v.name.clone(), r.name.clone())) {
             nanny.handle_drain(now);
         }
@@ -865,6 +907,10 @@ impl Director {
             .map(|k| Op::DelService(*k))
             .collect();
         ops.extend(reconcile(&desired, &self.believed, Ownership::AllowForeign));
+        #[cfg(feature = "mutations")] // MUTATION: weight-only changes never sent
+        if self.mutation == Some(crate::mutation::Mutation::ReconcileIgnoresWeight) {
+            ops.retain(|op| !matches!(op, Op::EditDest { .. }));
+        }
         self.owned = desired.services.keys().copied().collect();
         self.emit_ops(ops, cause);
     }

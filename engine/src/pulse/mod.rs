@@ -166,6 +166,8 @@ pub struct Pulse {
     timers: TimerTable,
     out: VecDeque<Output>,
     counters: Counters,
+    #[cfg(feature = "mutations")]
+    mutation: Option<crate::mutation::Mutation>,
 }
 
 impl Pulse {
@@ -222,6 +224,8 @@ impl Pulse {
             timers: TimerTable::default(),
             out: VecDeque::new(),
             counters: Counters::default(),
+            #[cfg(feature = "mutations")]
+            mutation: None,
         };
         p.event(Event::Started { role });
         p.action(Action::RemoveStaleVips);
@@ -234,6 +238,17 @@ impl Pulse {
         }
         p.send_beats(now);
         Ok(p)
+    }
+
+    /// Plant a bug (simulator's mutation check only).
+    #[cfg(feature = "mutations")]
+    pub fn set_mutation(&mut self, mutation: Option<crate::mutation::Mutation>) {
+        self.mutation = mutation;
+    }
+
+    #[cfg(feature = "mutations")]
+    fn mutated(&self, m: crate::mutation::Mutation) -> bool {
+        self.mutation == Some(m)
     }
 
     // ----- inputs -------------------------------------------------------------------
