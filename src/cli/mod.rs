@@ -13,6 +13,7 @@ use piranha_engine::config::{self, Parsed};
 
 mod check;
 mod config_cmd;
+mod sim;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -38,6 +39,8 @@ enum Command {
     /// Rewrite or export lvs.cf.
     #[command(subcommand)]
     Config(config_cmd::Command),
+    /// Simulate two routers under seeded faults and check the failover invariants.
+    Sim(sim::Args),
 }
 
 /// The `-c FILE` option shared by every subcommand that reads lvs.cf.
@@ -91,6 +94,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(args) => args.run(),
         Command::Config(cmd) => cmd.run(),
+        Command::Sim(args) => args.run(),
     };
     match result {
         Ok(code) => code,
