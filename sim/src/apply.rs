@@ -93,6 +93,13 @@ impl World {
                 if self.routers[r].paused {
                     self.routers[r].paused = false;
                     self.mark_resumed(r);
+                    // The overdue timers fire the moment the VM runs again (a lease that
+                    // ran out during the stall is dropped before anything else happens).
+                    let local = self.routers[r].clock.local(now);
+                    if let Some(d) = self.routers[r].director.as_mut() {
+                        d.handle_timeout(local);
+                    }
+                    self.drain(r);
                     self.release_held(r);
                 }
             }

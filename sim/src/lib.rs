@@ -19,6 +19,8 @@ pub mod clients;
 pub mod faults;
 pub mod report;
 mod servers;
+#[cfg(test)]
+mod tests;
 mod world;
 
 use std::net::IpAddr;

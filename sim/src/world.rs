@@ -32,7 +32,7 @@ pub(crate) const CONNECT_INTERVAL: Duration = Duration::from_millis(250);
 const CLIENTS: usize = 3;
 
 /// A router's clock: `local = anchor_local + (sim - anchor_sim) * (1 + ppm / 1e6)`.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Clock {
     anchor_sim: u64,
     anchor_local: u64,
@@ -46,7 +46,7 @@ impl Clock {
         Instant::from_nanos(self.anchor_local + scaled.max(0) as u64)
     }
     /// The first simulated instant at which the local clock reads at least `local`.
-    fn sim_of(&self, local: Instant) -> Instant {
+    pub(crate) fn sim_of(&self, local: Instant) -> Instant {
         let Some(dl) = local.as_nanos().checked_sub(self.anchor_local) else {
             return Instant::from_nanos(self.anchor_sim);
         };
