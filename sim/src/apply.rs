@@ -67,41 +67,35 @@ impl World {
                 x.vips.clear();
                 self.checker.daemon_gone(r);
             }
-            (FaultKind::DaemonCrash(r), true) => {
-                if self.routers[r].director.is_some() {
-                    self.stop_daemon(r, "daemon crashed");
-                    self.checker.daemon_gone(r);
-                }
+            (FaultKind::DaemonCrash(r), true) if self.routers[r].director.is_some() => {
+                self.stop_daemon(r, "daemon crashed");
+                self.checker.daemon_gone(r);
             }
-            (FaultKind::Stop(r), true) => {
-                if self.routers[r].running().is_some() {
-                    let local = self.routers[r].clock.local(now);
-                    self.routers[r].stopping = true;
-                    if let Some(d) = self.routers[r].director.as_mut() {
-                        let _ = d.handle_input(local, Input::Shutdown);
-                    }
-                    self.drain(r);
-                    self.stop_daemon(r, "daemon exited after SIGTERM");
-                    self.checker.daemon_gone(r);
+            (FaultKind::Stop(r), true) if self.routers[r].running().is_some() => {
+                let local = self.routers[r].clock.local(now);
+                self.routers[r].stopping = true;
+                if let Some(d) = self.routers[r].director.as_mut() {
+                    let _ = d.handle_input(local, Input::Shutdown);
                 }
+                self.drain(r);
+                self.stop_daemon(r, "daemon exited after SIGTERM");
+                self.checker.daemon_gone(r);
             }
             (FaultKind::Crash(r) | FaultKind::DaemonCrash(r) | FaultKind::Stop(r), false) => {
                 self.maybe_restart(r);
             }
             (FaultKind::Pause(r), true) => self.routers[r].paused = true,
-            (FaultKind::Pause(r), false) => {
-                if self.routers[r].paused {
-                    self.routers[r].paused = false;
-                    self.mark_resumed(r);
-                    // The overdue timers fire the moment the VM runs again (a lease that
-                    // ran out during the stall is dropped before anything else happens).
-                    let local = self.routers[r].clock.local(now);
-                    if let Some(d) = self.routers[r].director.as_mut() {
-                        d.handle_timeout(local);
-                    }
-                    self.drain(r);
-                    self.release_held(r);
+            (FaultKind::Pause(r), false) if self.routers[r].paused => {
+                self.routers[r].paused = false;
+                self.mark_resumed(r);
+                // The overdue timers fire the moment the VM runs again (a lease that
+                // ran out during the stall is dropped before anything else happens).
+                let local = self.routers[r].clock.local(now);
+                if let Some(d) = self.routers[r].director.as_mut() {
+                    d.handle_timeout(local);
                 }
+                self.drain(r);
+                self.release_held(r);
             }
             (FaultKind::Drift { router, ppm }, on) => {
                 self.routers[router]
@@ -118,19 +112,17 @@ impl World {
                     }
                 }
             }
-            (FaultKind::Reload(r), on) => {
-                if self.routers[r].running().is_some() {
-                    let local = self.routers[r].clock.local(now);
-                    let cfg = if on {
-                        self.setup.reloaded.clone()
-                    } else {
-                        self.setup.config.clone()
-                    };
-                    if let Some(d) = self.routers[r].director.as_mut() {
-                        d.handle_reload(local, cfg);
-                    }
-                    self.drain(r);
+            (FaultKind::Reload(r), on) if self.routers[r].running().is_some() => {
+                let local = self.routers[r].clock.local(now);
+                let cfg = if on {
+                    self.setup.reloaded.clone()
+                } else {
+                    self.setup.config.clone()
+                };
+                if let Some(d) = self.routers[r].director.as_mut() {
+                    d.handle_reload(local, cfg);
                 }
+                self.drain(r);
             }
             (FaultKind::IpvsEdit(r), true) => self.hand_edit(r),
             _ => {}

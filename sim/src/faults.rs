@@ -289,7 +289,7 @@ pub fn generate(seed: u64, mode: &FaultMode, facts: &WorldFacts) -> Schedule {
 /// `72.5s`, `0.001s`.
 pub fn fmt_secs(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         let s = format!("{}.{:03}", ms / 1000, ms % 1000);

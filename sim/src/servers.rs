@@ -33,7 +33,7 @@ pub(crate) fn behaviour(w: &World, server: IpAddr, now: Instant) -> (Behaviour, 
             FaultKind::ServerFlap { server: a, period } if *a == server => {
                 let half = period.div(2).as_nanos().max(1);
                 let n = (now - start).as_nanos() / half;
-                if n % 2 == 0 {
+                if n.is_multiple_of(2) {
                     continue;
                 }
                 (Behaviour::Failing, start + Duration::from_nanos(n * half))
