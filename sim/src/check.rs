@@ -56,6 +56,7 @@ pub(crate) struct Checker {
     pub down_verdicts: [BTreeMap<(String, String), Instant>; 2],
     pub active_since: [Option<Instant>; 2],
     one_active_from: Option<Instant>,
+    resumed_at: [Instant; 2],
 }
 
 impl Checker {
@@ -76,6 +77,7 @@ impl Checker {
             down_verdicts: [BTreeMap::new(), BTreeMap::new()],
             active_since: [None; 2],
             one_active_from: None,
+            resumed_at: [Instant::ZERO; 2],
         }
     }
 
@@ -161,6 +163,12 @@ impl Checker {
         self.down_verdicts[r].clear();
         self.unconverged[r] = None;
         self.stopped_heard[r] = None;
+    }
+
+    /// A paused router runs again: its reconcile period starts over.
+    pub(crate) fn resumed(&mut self, r: usize, now: Instant) {
+        self.unconverged[r] = None;
+        self.resumed_at[r] = now;
     }
 
     pub(crate) fn hand_edit(&mut self, _now: Instant, _r: usize) {}
@@ -349,7 +357,8 @@ impl Checker {
             }
         }
         if let (Some(t0), Some(active)) = (failing_since, self.active_since[r]) {
-            let since = t0.max(active);
+            // A paused router's nannies check nothing: the clock starts at its resume.
+            let since = t0.max(active).max(self.resumed_at[r]);
             let h = &v.health;
             let bound =
                 h.timeout.saturating_mul(2 * (u64::from(h.retries) + 2)) + Duration::from_secs(1);

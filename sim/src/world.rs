@@ -812,6 +812,7 @@ impl World {
     pub(crate) fn mark_resumed(&mut self, i: usize) {
         self.routers[i].resumed_at = self.now;
         self.dirty[i] = true;
+        self.checker.resumed(i, self.now);
     }
 
     /// Hand edit: delete the first destination of the first service in router `i`'s kernel.

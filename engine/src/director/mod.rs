@@ -307,6 +307,12 @@ pub struct Director {
     next_reconcile: Option<Instant>,
     last_change: Option<(Instant, String)>,
     outputs: VecDeque<Output>,
+    /// Dumps processed so far, and for every op batch in flight the count when it was built:
+    /// a refusal of a batch built from a dump newer than the last refusal is the kernel's
+    /// failure, an older one is drift (a hand edit between dumps) that the dump repairs.
+    dumps_seen: u64,
+    batch_epochs: VecDeque<u64>,
+    refused_epoch: Option<u64>,
     #[cfg(feature = "mutations")]
     mutation: Option<crate::mutation::Mutation>,
 }
@@ -373,6 +379,9 @@ impl Director {
             next_reconcile: None,
             last_change: None,
             outputs: VecDeque::new(),
+            dumps_seen: 0,
+            batch_epochs: VecDeque::new(),
+            refused_epoch: None,
             #[cfg(feature = "mutations")]
             mutation: None,
         };
@@ -465,6 +474,7 @@ impl Director {
             }
             Input::IpvsDumped(actual) => {
                 self.dump_in_flight = false;
+                self.dumps_seen += 1;
                 self.believed = actual;
                 for op in std::mem::take(&mut self.ops_after_dump) {
                     let _ = self.believed.apply(&op);
@@ -478,13 +488,25 @@ impl Director {
                 self.sync_table(now, cause);
             }
             Input::IpvsApplied(result) => {
-                if let Err((_, reason)) = result {
-                    self.push(Output::Event(Event::IpvsRefused { reason }));
-                    if self.config.hard_shutdown && self.lvs_running {
-                        self.pulse.handle_child_failed(now);
+                let epoch = self.batch_epochs.pop_front().unwrap_or(self.dumps_seen);
+                match result {
+                    Ok(()) => self.refused_epoch = None,
+                    Err((_, reason)) => {
+                        self.push(Output::Event(Event::IpvsRefused { reason }));
+                        // A batch built on a belief older than the last refusal's repair may
+                        // fail on a hand edit made between dumps (ENOENT deleting what an
+                        // operator already deleted): drift, repaired from the dump below.
+                        // Refused again after a fresh dump, the kernel is failing.
+                        let persistent = self.refused_epoch.is_some_and(|e| epoch > e);
+                        if self.refused_epoch.is_none() {
+                            self.refused_epoch = Some(self.dumps_seen);
+                        }
+                        if persistent && self.config.hard_shutdown && self.lvs_running {
+                            self.pulse.handle_child_failed(now);
+                        }
+                        // What the kernel holds is now unknown: ask it.
+                        self.request_dump();
                     }
-                    // What the kernel holds is now unknown: ask it.
-                    self.request_dump();
                 }
             }
         }
@@ -930,6 +952,9 @@ impl Director {
             count: ops.len(),
             cause,
         }));
+        if self.batch_epochs.len() < MAX_QUEUED_OUTPUTS {
+            self.batch_epochs.push_back(self.dumps_seen);
+        }
         self.push(Output::ApplyIpvs(ops));
     }
 }
