@@ -50,7 +50,7 @@ impl World {
                         | FaultKind::Reorder(_)
                 )
         });
-        self.checker.fault_edge(exempt || self.healed);
+        self.checker.fault_edge(self.now, exempt || self.healed);
         let kind = self.schedule.0[idx].kind.clone();
         self.rec.trace(self.now, || {
             format!("fault    {} {kind}", if start { "start" } else { "end" })

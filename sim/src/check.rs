@@ -57,6 +57,7 @@ pub(crate) struct Checker {
     pub active_since: [Option<Instant>; 2],
     one_active_from: Option<Instant>,
     resumed_at: [Instant; 2],
+    exempt_until: Instant,
 }
 
 impl Checker {
@@ -78,6 +79,7 @@ impl Checker {
             active_since: [None; 2],
             one_active_from: None,
             resumed_at: [Instant::ZERO; 2],
+            exempt_until: Instant::ZERO,
         }
     }
 
@@ -134,7 +136,7 @@ impl Checker {
         if !active {
             self.down_verdicts[r].clear();
         }
-        if self.window_exempt {
+        if self.window_exempt || now < self.exempt_until {
             return;
         }
         if self.role_changes[r] == 0 {
@@ -151,9 +153,14 @@ impl Checker {
     /// over to the next edge, at most two (a change caused by an edge may land just after the
     /// next one: a beat lost to a partition that already healed). Lossy or slow networks
     /// exempt their windows.
-    pub(crate) fn fault_edge(&mut self, exempt: bool) {
+    pub(crate) fn fault_edge(&mut self, now: Instant, exempt: bool) {
         for c in &mut self.role_changes {
             *c = (*c + 1).min(2);
+        }
+        if self.window_exempt && !exempt {
+            // Datagrams held back by the network fault still arrive for a while (a reordered
+            // beat is late by up to two keepalives, a duplicate by one).
+            self.exempt_until = now + self.keepalive.saturating_mul(3);
         }
         self.window_exempt = exempt;
     }
