@@ -35,6 +35,17 @@ impl World {
         }
     }
 
+    /// Another active fault (than `idx`) matching `pred`: overlapping faults of one kind end
+    /// when the last of them ends.
+    fn other_active(&self, idx: usize, pred: impl Fn(&FaultKind) -> bool) -> Option<&FaultKind> {
+        self.schedule
+            .0
+            .iter()
+            .enumerate()
+            .find(|(i, f)| *i != idx && self.active_faults[*i] && pred(&f.kind))
+            .map(|(_, f)| &f.kind)
+    }
+
     pub(crate) fn fault_edge(&mut self, idx: usize, start: bool) {
         if self.active_faults[idx] == start {
             return;
@@ -85,7 +96,12 @@ impl World {
                 self.maybe_restart(r);
             }
             (FaultKind::Pause(r), true) => self.routers[r].paused = true,
-            (FaultKind::Pause(r), false) if self.routers[r].paused => {
+            (FaultKind::Pause(r), false)
+                if self.routers[r].paused
+                    && self
+                        .other_active(idx, |k| *k == FaultKind::Pause(r))
+                        .is_none() =>
+            {
                 self.routers[r].paused = false;
                 self.mark_resumed(r);
                 // The overdue timers fire the moment the VM runs again (a lease that
@@ -98,10 +114,23 @@ impl World {
                 self.release_held(r);
             }
             (FaultKind::Drift { router, ppm }, on) => {
+                let other = self
+                    .other_active(
+                        idx,
+                        |k| matches!(k, FaultKind::Drift { router: x, .. } if *x == router),
+                    )
+                    .map_or(0, |k| match k {
+                        FaultKind::Drift { ppm, .. } => *ppm,
+                        _ => 0,
+                    });
                 self.routers[router]
                     .clock
-                    .set_ppm(now, if on { ppm } else { 0 });
+                    .set_ppm(now, if on { ppm } else { other });
             }
+            (FaultKind::WitnessFail, false)
+                if self
+                    .other_active(idx, |k| *k == FaultKind::WitnessFail)
+                    .is_some() => {}
             (FaultKind::WitnessFail, on) => {
                 if let Some(w) = self.witness.as_mut() {
                     if on {
@@ -112,6 +141,10 @@ impl World {
                     }
                 }
             }
+            (FaultKind::Reload(r), false)
+                if self
+                    .other_active(idx, |k| *k == FaultKind::Reload(r))
+                    .is_some() => {}
             (FaultKind::Reload(r), on) if self.routers[r].running().is_some() => {
                 let local = self.routers[r].clock.local(now);
                 let cfg = if on {

@@ -330,7 +330,11 @@ mod tests {
         let (r, _) = ask(&mut w, secs(12), &request(1, 3, 10_000));
         assert_eq!(r.message, v2::Message::LeaseGrant);
         w.handle_request(secs(12), FROM.parse().unwrap(), &release(1, 2));
-        assert_eq!(w.holder(secs(12)).map(|h| h.0), Some(NodeId(1)), "stale release ignored");
+        assert_eq!(
+            w.holder(secs(12)).map(|h| h.0),
+            Some(NodeId(1)),
+            "stale release ignored"
+        );
         let (r, _) = ask(&mut w, secs(12), &request(2, 1, 10_000));
         assert_eq!(r.message, v2::Message::LeaseDeny);
     }
