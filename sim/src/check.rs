@@ -150,12 +150,12 @@ impl Checker {
     }
 
     /// Every fault edge allows each router one more role change; unused allowance carries
-    /// over to the next edge, at most two (a change caused by an edge may land just after the
-    /// next one: a beat lost to a partition that already healed). Lossy or slow networks
-    /// exempt their windows.
+    /// over to later edges, at most three (a change caused by an edge may land after the next
+    /// ones: a beat lost to a partition that already healed, a fail-back a deadtime after a
+    /// restart). Lossy or slow networks exempt their windows.
     pub(crate) fn fault_edge(&mut self, now: Instant, exempt: bool) {
         for c in &mut self.role_changes {
-            *c = (*c + 1).min(2);
+            *c = (*c + 1).min(3);
         }
         if self.window_exempt && !exempt {
             // Datagrams held back by the network fault still arrive for a while (a reordered
