@@ -229,7 +229,7 @@ impl World {
         self.checker.healed(h, &self.setup);
         let t = self.checker.liveness_times(&self.setup);
         for (n, d) in t.iter().enumerate() {
-            self.push(h + *d, Ev::Liveness(n as u8 + 1));
+            self.push(h + *d, Ev::Liveness(n as u8 + 1, 10));
         }
         h + t.iter().copied().max().unwrap_or_default()
             + piranha_engine::time::Duration::from_secs(1)

@@ -58,6 +58,7 @@ pub(crate) struct Checker {
     one_active_from: Option<Instant>,
     resumed_at: [Instant; 2],
     exempt_until: Instant,
+    none_active_since: Option<Instant>,
 }
 
 impl Checker {
@@ -80,6 +81,7 @@ impl Checker {
             one_active_from: None,
             resumed_at: [Instant::ZERO; 2],
             exempt_until: Instant::ZERO,
+            none_active_since: None,
         }
     }
 
@@ -237,7 +239,17 @@ impl Checker {
             }
         }
         if let Some(from) = self.one_active_from {
-            if now >= from && active.len() != 1 {
+            // Nobody active for a moment is a hand-over (fail-back: VIPs down, then STOPPED);
+            // a lost STOPPED costs at most one keepalive.
+            if now >= from && active.len() == 1 {
+                self.none_active_since = None;
+            } else if now >= from && active.is_empty() {
+                let since = *self.none_active_since.get_or_insert(now);
+                if now - since > drifted(self.keepalive) + Duration::from_secs(1) {
+                    let detail = format!("no router active for {} after the heal", now - since);
+                    return self.violate(rec, "liveness-one-active", now, detail);
+                }
+            } else if now >= from {
                 let detail = format!("{} routers active after the heal", active.len());
                 return self.violate(rec, "liveness-one-active", now, detail);
             }

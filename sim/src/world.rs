@@ -28,6 +28,8 @@ pub(crate) const LOCAL_LATENCY: Duration = Duration::from_micros(100);
 const BASE_DELAY: Duration = Duration::from_micros(200);
 /// Clients open one connection this often.
 pub(crate) const CONNECT_INTERVAL: Duration = Duration::from_millis(250);
+/// Retry interval of a liveness checkpoint that finds no single active router.
+const LIVENESS_RETRY: Duration = Duration::from_millis(100);
 /// Number of client hosts on the public segment.
 const CLIENTS: usize = 3;
 
@@ -151,7 +153,8 @@ pub(crate) enum Ev {
     FaultEnd(usize),
     Connect,
     /// A liveness checkpoint.
-    Liveness(u8),
+    /// A liveness checkpoint (number, retries left while no single router is active).
+    Liveness(u8, u8),
 }
 
 /// Facts derived from the configuration, fixed for the run.
@@ -687,14 +690,23 @@ impl World {
                 self.connect(k);
                 self.push(self.now + CONNECT_INTERVAL, Ev::Connect);
             }
-            Ev::Liveness(n) => self.checker.liveness(
-                n,
-                self.now,
-                &self.routers,
-                &self.setup,
-                &self.clients,
-                &mut self.rec,
-            ),
+            Ev::Liveness(n, tries) => {
+                // A fail-back hand-over leaves nobody active for one network delay: look
+                // again a little later before judging.
+                let single = (0..2).filter(|&i| self.routers[i].is_active()).count() == 1;
+                if !single && tries > 0 {
+                    self.push(self.now + LIVENESS_RETRY, Ev::Liveness(n, tries - 1));
+                    return;
+                }
+                self.checker.liveness(
+                    n,
+                    self.now,
+                    &self.routers,
+                    &self.setup,
+                    &self.clients,
+                    &mut self.rec,
+                )
+            }
         }
     }
 
