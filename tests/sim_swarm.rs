@@ -97,6 +97,25 @@ fn a_hundred_swarm_seeds_with_a_witness_break_no_invariant() {
 }
 
 #[test]
+fn fast_timers_with_fail_back_and_a_witness_break_no_invariant() {
+    // keepalive 1 s / deadtime 3 s, fail-back, arbiter: the tightest timing the swarm meets.
+    let src = with_arbiter()
+        .replacen("keepalive = 6\n", "keepalive = 1\n", 1)
+        .replacen("deadtime = 18\n", "deadtime = 3\nfailback = 1\n", 1);
+    let cfg = sim_config(&src);
+    assert!(cfg.director.pulse.failback);
+    for o in piranha_sim::run_seeds(&cfg, 0..60, 2) {
+        assert!(
+            o.violations.is_empty(),
+            "seed {}: {:?} under {}",
+            o.seed,
+            o.violations,
+            o.schedule
+        );
+    }
+}
+
+#[test]
 fn schedules_print_and_parse_back() {
     let cfg = sim_config(&with_arbiter());
     for seed in 0..50 {
