@@ -21,6 +21,7 @@ Examples:
   piranha check -c examples/lvs.cf       validate another file
   piranha config fmt -c lvs.cf > new.cf  rewrite it in the canonical (GUI) layout
   piranha config json -c lvs.cf          the parsed model as JSON
+  piranha sim -c lvs.cf --seeds 1000     failover under 1,000 seeded fault schedules
 
 Exit status: 0 ok, 1 failure reported (e.g. an invalid lvs.cf), 2 usage error.";
 

@@ -175,12 +175,18 @@ impl Args {
                 );
             }
         }
-        println!(
+        let summary = format!(
             "sim: seeds={n} violations={} sim_time={} wall={:.2}s",
             failing.len(),
             fmt_secs(piranha_engine::time::Duration::from_nanos(sim_ns)),
             wall.as_secs_f64()
         );
+        // With --json, stdout is the JSON document alone.
+        if self.json {
+            eprintln!("{summary}");
+        } else {
+            println!("{summary}");
+        }
         if failing.is_empty() {
             Ok(ExitCode::SUCCESS)
         } else {
