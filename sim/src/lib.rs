@@ -17,10 +17,12 @@ mod apply;
 pub mod check;
 pub mod clients;
 pub mod faults;
+mod net;
 pub mod report;
 mod servers;
 #[cfg(test)]
 mod tests;
+mod traffic;
 mod world;
 
 use std::net::IpAddr;

@@ -8,15 +8,15 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use piranha_engine::director::{Director, DirectorConfig, Input, Output};
 use piranha_engine::ipvs::{DestKey, ServiceKey, Table};
 use piranha_engine::pulse::witness::{Witness, WitnessConfig};
-use piranha_engine::pulse::{self, HeartbeatProtocol, Role, Transmit};
+use piranha_engine::pulse::{self, HeartbeatProtocol, Role};
 use piranha_engine::time::{Duration, Instant};
 use piranha_engine::wire::arp::{self, Mac};
 use rand_chacha::ChaCha8Rng;
-use rand_core::{Rng, SeedableRng};
+use rand_core::SeedableRng;
 
 use crate::check::Checker;
 use crate::clients::{Client, Placer, WeightedRoundRobin};
-use crate::faults::{FaultKind, PathSel, Schedule};
+use crate::faults::Schedule;
 use crate::report::{Recorder, Stats};
 use crate::SimConfig;
 
@@ -25,7 +25,7 @@ const MAX_STEPS_PER_INSTANT: u32 = 100_000;
 /// Latency of the in-memory kernel (netlink round trip) and of a healthy probe.
 pub(crate) const LOCAL_LATENCY: Duration = Duration::from_micros(100);
 /// Base one-way network delay; the seed adds up to as much again.
-const BASE_DELAY: Duration = Duration::from_micros(200);
+pub(crate) const BASE_DELAY: Duration = Duration::from_micros(200);
 /// Clients open one connection this often.
 pub(crate) const CONNECT_INTERVAL: Duration = Duration::from_millis(250);
 /// Retry interval of a liveness checkpoint that finds no single active router.
@@ -388,138 +388,6 @@ impl World {
         }
     }
 
-    fn source(&self, i: usize, path: pulse::Path) -> SocketAddr {
-        let addrs = self.setup.config.pulse.addrs(self.routers[i].role);
-        let ip = match path {
-            pulse::Path::Private => addrs.private.unwrap_or(addrs.public),
-            _ => addrs.public,
-        };
-        SocketAddr::new(ip, self.setup.config.pulse.heartbeat_port)
-    }
-
-    /// Whether router `from` reaches the other router on `path`, and with what impairments.
-    fn link(&self, from: usize, path: Option<pulse::Path>) -> Option<Impair> {
-        let mut imp = Impair::default();
-        for (idx, f) in self.schedule.0.iter().enumerate() {
-            if !self.active_faults[idx] {
-                continue;
-            }
-            match &f.kind {
-                FaultKind::Isolate(r) if *r == from || (path.is_some() && *r == 1 - from) => {
-                    return None
-                }
-                FaultKind::Partition { paths, from: dir } => {
-                    let hits = match (paths, path) {
-                        (_, None) => false,
-                        (PathSel::Both, Some(_)) => true,
-                        (PathSel::Public, Some(p)) => p == pulse::Path::Public,
-                        (PathSel::Private, Some(p)) => p == pulse::Path::Private,
-                    };
-                    if hits && dir.is_none_or(|d| d == from) {
-                        return None;
-                    }
-                }
-                FaultKind::Loss(pm) => imp.loss = imp.loss.max(*pm),
-                FaultKind::Delay(d) => imp.extra = imp.extra.max(*d),
-                FaultKind::Duplicate(pm) => imp.dup = imp.dup.max(*pm),
-                FaultKind::Reorder(pm) => imp.reorder = imp.reorder.max(*pm),
-                _ => {}
-            }
-        }
-        Some(imp)
-    }
-
-    fn isolated(&self, r: usize) -> bool {
-        self.schedule.0.iter().enumerate().any(|(idx, f)| {
-            self.active_faults[idx] && matches!(f.kind, FaultKind::Isolate(x) if x == r)
-        })
-    }
-
-    pub(crate) fn reaches_servers(&self, r: usize) -> bool {
-        !self.isolated(r)
-    }
-
-    /// Delays for one datagram over `imp` (empty: lost; two: duplicated).
-    fn delays(&mut self, imp: Impair) -> Vec<Duration> {
-        let mut out = Vec::with_capacity(2);
-        if imp.loss > 0 && self.rng.next_u64() % 1000 < u64::from(imp.loss) {
-            return out;
-        }
-        let jitter = Duration::from_nanos(self.rng.next_u64() % BASE_DELAY.as_nanos());
-        let mut d = BASE_DELAY + jitter + imp.extra;
-        if imp.reorder > 0 && self.rng.next_u64() % 1000 < u64::from(imp.reorder) {
-            let span = self.setup.keepalive.saturating_mul(2).as_nanos().max(1);
-            d += Duration::from_nanos(self.rng.next_u64() % span);
-        }
-        out.push(d);
-        if imp.dup > 0 && self.rng.next_u64() % 1000 < u64::from(imp.dup) {
-            let span = self.setup.keepalive.as_nanos().max(1);
-            out.push(d + Duration::from_nanos(self.rng.next_u64() % span));
-        }
-        out
-    }
-
-    fn arp_delay(&mut self, from: usize) -> Option<Duration> {
-        if self.isolated(from) {
-            return None;
-        }
-        let imp = self.link(from, None)?;
-        let imp = Impair {
-            dup: 0,
-            reorder: 0,
-            ..imp
-        };
-        self.delays(imp).first().copied()
-    }
-
-    fn send(&mut self, i: usize, t: Transmit) {
-        let now = self.now;
-        self.stats.datagrams += 1;
-        match t.path {
-            pulse::Path::Arbiter => {
-                if self.witness.is_none() || self.isolated(i) {
-                    return;
-                }
-                let Some(imp) = self.link(i, None) else {
-                    return;
-                };
-                let from = self.source(i, pulse::Path::Public);
-                for d in self.delays(imp) {
-                    self.push(
-                        now + d,
-                        Ev::ToWitness {
-                            from_router: i,
-                            from,
-                            bytes: t.bytes.clone(),
-                        },
-                    );
-                }
-            }
-            path => {
-                let to = 1 - i;
-                if self.isolated(to) {
-                    return;
-                }
-                let Some(imp) = self.link(i, Some(path)) else {
-                    return;
-                };
-                let from = self.source(i, path);
-                let stopping = self.routers[i].stopping;
-                for d in self.delays(imp) {
-                    self.push(
-                        now + d,
-                        Ev::Beat {
-                            to,
-                            from,
-                            bytes: t.bytes.clone(),
-                            sender: Some((i, stopping)),
-                        },
-                    );
-                }
-            }
-        }
-    }
-
     /// The next simulated instant at which router `i`'s daemon wants a timer.
     fn timer_of(&self, i: usize) -> Option<Instant> {
         let r = &self.routers[i];
@@ -710,92 +578,6 @@ impl World {
         }
     }
 
-    fn witness_request(&mut self, from_router: usize, from: SocketAddr, bytes: Vec<u8>) {
-        let now = self.now;
-        let Some(w) = self.witness.as_mut() else {
-            return;
-        };
-        let address = w.address;
-        let Some(machine) = w.machine.as_mut() else {
-            return;
-        };
-        let (reply, event) = machine.handle_request(now, from, &bytes);
-        self.rec.trace(now, || format!("witness  {event:?}"));
-        let Some(reply) = reply else { return };
-        if self.isolated(from_router) {
-            return;
-        }
-        let Some(imp) = self.link(from_router, None) else {
-            return;
-        };
-        for d in self.delays(imp) {
-            self.push(
-                now + d,
-                Ev::Beat {
-                    to: from_router,
-                    from: address,
-                    bytes: reply.clone(),
-                    sender: None,
-                },
-            );
-        }
-    }
-
-    /// A client opens a connection to a VIP: the router its ARP cache names places it.
-    fn connect(&mut self, k: u64) {
-        if self.setup.services.is_empty() {
-            return;
-        }
-        let client = (k % self.clients.len() as u64) as usize;
-        let (service, vip) = self.setup.services[(k % self.setup.services.len() as u64) as usize];
-        let holders: Vec<usize> = (0..2)
-            .filter(|&r| {
-                let x = &self.routers[r];
-                x.host_up && !x.paused && !self.isolated(r) && x.vips.contains(&IpAddr::V4(vip))
-            })
-            .collect();
-        let pick = self.rng.next_u64();
-        let macs = [self.routers[0].mac, self.routers[1].mac];
-        let mac = self.clients[client].resolve(self.now, vip, &holders, &macs, pick);
-        let target = mac.and_then(|m| macs.iter().position(|x| *x == m));
-        let faulty = self.active_faults.iter().any(|a| *a);
-        let ok = match target {
-            Some(r) => self.place(r, service),
-            None => false,
-        };
-        self.stats.count_connection(ok, faulty);
-    }
-
-    fn place(&mut self, r: usize, service: ServiceKey) -> bool {
-        let x = &self.routers[r];
-        if !x.host_up || x.paused || self.isolated(r) {
-            return false;
-        }
-        let Some(addr) = service_addr(&service) else {
-            return false;
-        };
-        if !x.vips.contains(&addr) {
-            return false;
-        }
-        let Some(entry) = x.kernel.get(&service) else {
-            return false;
-        };
-        let Some(dest) = self.placer.place(&service, entry) else {
-            return false;
-        };
-        let (_, failing_since) = crate::servers::behaviour(self, dest.addr, self.now);
-        self.checker.connection_placed(
-            self.now,
-            r,
-            &service,
-            dest,
-            failing_since,
-            &self.setup,
-            &mut self.rec,
-        );
-        crate::servers::serving(self, dest)
-    }
-
     pub(crate) fn heal(&mut self) {
         for idx in 0..self.active_faults.len() {
             if self.active_faults[idx] {
@@ -842,21 +624,5 @@ impl World {
             self.dirty[i] = true;
             self.checker.hand_edit(self.now, i);
         }
-    }
-}
-
-/// Impairments of one path.
-#[derive(Clone, Copy, Debug, Default)]
-struct Impair {
-    loss: u32,
-    extra: Duration,
-    dup: u32,
-    reorder: u32,
-}
-
-pub(crate) fn service_addr(key: &ServiceKey) -> Option<IpAddr> {
-    match key {
-        ServiceKey::Addr { addr, .. } => Some(*addr),
-        ServiceKey::Fwmark { .. } => None,
     }
 }
