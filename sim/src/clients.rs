@@ -2,10 +2,13 @@
 //! frames routers put on the wire (parsed with the same `engine::wire::arp` code the real
 //! backend emits them with), and a scheduler that places their connections.
 //!
-//! The ARP cache is a model of a host stack's, not smoltcp's: entries are learned from
-//! gratuitous ARP (request or reply, sender IP = target IP), stay fresh for
-//! [`REACHABLE`], and a stale or missing entry is re-resolved by asking the segment (every
-//! host holding the address answers; the last answer wins, drawn from the seed).
+//! The ARP cache models Linux's with its defaults (`arp_accept = 0`, `base_reachable_time`
+//! 30 s, `locktime` 1 s), not smoltcp's: a gratuitous ARP (request or reply, sender IP = target
+//! IP) updates an entry the host already has but creates none, and is ignored within
+//! [`LOCKTIME`] of the entry's last update when it names another MAC (so in a dual-active
+//! announce race the first router keeps the client for a second); an entry is trusted for
+//! [`REACHABLE`], then re-resolved by asking the segment (every host holding the address answers;
+//! the last answer wins, drawn from the seed).
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -16,6 +19,8 @@ use piranha_engine::wire::arp::{self, Mac};
 
 /// How long a learned entry is trusted (Linux `base_reachable_time`).
 pub const REACHABLE: Duration = Duration::from_secs(30);
+/// An entry updated this recently ignores a different MAC (Linux `locktime`).
+pub const LOCKTIME: Duration = Duration::from_secs(1);
 
 /// One client host.
 #[derive(Debug, Default)]
@@ -30,12 +35,14 @@ impl Client {
         if !repr.is_gratuitous() {
             return None;
         }
-        let old = self
-            .cache
-            .insert(repr.sender_ip, (repr.sender_hw, now))
-            .map(|(m, _)| m);
-        (old != Some(repr.sender_hw))
-            .then(|| format!("arp {} is-at {}", repr.sender_ip, repr.sender_hw))
+        // arp_accept = 0: only an address this host already resolved is updated.
+        let entry = self.cache.get_mut(&repr.sender_ip)?;
+        let moved = entry.0 != repr.sender_hw;
+        if moved && now.saturating_duration_since(entry.1) < LOCKTIME {
+            return None;
+        }
+        *entry = (repr.sender_hw, now);
+        moved.then(|| format!("arp {} is-at {}", repr.sender_ip, repr.sender_hw))
     }
 
     /// The MAC this client sends to for `vip` now: a fresh entry, or a new resolution among the

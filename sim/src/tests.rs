@@ -7,7 +7,7 @@ use piranha_engine::sched::Algorithm;
 use piranha_engine::time::{Duration, Instant};
 use piranha_engine::wire::arp::{self, Mac};
 
-use crate::clients::{Client, Placer, WeightedRoundRobin, REACHABLE};
+use crate::clients::{Client, Placer, WeightedRoundRobin, LOCKTIME, REACHABLE};
 use crate::faults::{parse_duration, Fault};
 use crate::world::Clock;
 
@@ -34,30 +34,43 @@ fn a_drifting_clock_never_fires_early_and_stays_continuous() {
 }
 
 #[test]
-fn clients_learn_only_from_gratuitous_arp() {
+fn clients_follow_gratuitous_arp_as_linux_does() {
     let vip = Ipv4Addr::new(192, 168, 26, 10);
     let mac = Mac([2, 0, 0, 0, 0, 1]);
     let other = Mac([2, 0, 0, 0, 0, 2]);
     let mut c = Client::default();
-    let now = Instant::ZERO + Duration::from_secs(1);
-    let garp = arp::Repr::send_arp_reply(vip, mac).to_bytes();
-    assert!(c.learn(now, &garp).is_some());
-    assert_eq!(c.fresh(now, vip), Some(mac));
-    assert!(c.learn(now, &garp).is_none(), "no change, no trace line");
+    let t0 = Instant::ZERO + Duration::from_secs(1);
+    let garp = |m: Mac| arp::Repr::send_arp_reply(vip, m).to_bytes();
+    // arp_accept = 0: an announcement for an address never resolved creates nothing.
+    assert!(c.learn(t0, &garp(mac)).is_none());
+    assert_eq!(c.fresh(t0, vip), None);
+    assert_eq!(c.resolve(t0, vip, &[0], &[mac, other], 0), Some(mac));
+    // Within locktime of the last update another MAC is ignored; after it, it wins.
+    assert!(c
+        .learn(t0 + Duration::from_millis(500), &garp(other))
+        .is_none());
+    assert_eq!(c.fresh(t0, vip), Some(mac));
+    let t1 = t0 + LOCKTIME;
+    assert!(c.learn(t1, &garp(other)).is_some());
+    assert_eq!(c.fresh(t1, vip), Some(other));
+    assert!(
+        c.learn(t1, &garp(other)).is_none(),
+        "no change, no trace line"
+    );
     // A request for someone else's address teaches nothing.
-    let mut req = arp::Repr::announce_request(vip, other);
+    let mut req = arp::Repr::announce_request(vip, mac);
     req.target_ip = Ipv4Addr::new(192, 168, 26, 1);
     let mut buf = [0u8; arp::FRAME_LEN];
     req.emit(&mut arp::Packet::new_unchecked(&mut buf[..]));
-    assert!(c.learn(now, &buf).is_none());
-    assert_eq!(c.fresh(now, vip), Some(mac));
+    assert!(c.learn(t1 + LOCKTIME, &buf).is_none());
+    assert_eq!(c.fresh(t1, vip), Some(other));
     // Stale after REACHABLE: re-resolved among the holders.
-    let later = now + REACHABLE;
+    let later = t1 + REACHABLE;
     assert_eq!(c.fresh(later, vip), None);
-    assert_eq!(c.resolve(later, vip, &[1], &[mac, other], 0), Some(other));
+    assert_eq!(c.resolve(later, vip, &[0], &[mac, other], 0), Some(mac));
     assert_eq!(
         c.resolve(later, vip, &[], &[mac, other], 0),
-        Some(other),
+        Some(mac),
         "fresh again"
     );
 }
