@@ -24,6 +24,8 @@ pub mod config;
 pub mod director;
 pub mod ipvs;
 pub mod lvs;
+#[cfg(feature = "mutations")]
+pub mod mutation;
 pub mod nanny;
 pub mod ports;
 pub mod pulse;

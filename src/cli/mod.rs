@@ -19,6 +19,7 @@ mod ipvs;
 mod passwd;
 mod pulse;
 mod send_arp;
+mod sim;
 mod status;
 mod witness;
 
@@ -28,6 +29,7 @@ Examples:
   piranha check -c examples/lvs.cf       validate another file
   piranha config fmt -c lvs.cf > new.cf  rewrite it in the canonical (GUI) layout
   piranha config json -c lvs.cf          the parsed model as JSON
+  piranha sim -c lvs.cf --seeds 1000     failover under 1,000 seeded fault schedules
 
 Exit status: 0 ok, 1 failure reported (e.g. an invalid lvs.cf), 2 usage error.";
 
@@ -65,6 +67,8 @@ enum Command {
     /// The kernel's IPVS table: list (as ipvsadm -Ln), apply lvs.cf, flush.
     #[command(subcommand)]
     Ipvs(ipvs::Command),
+    /// Simulate two routers under seeded faults and check the failover invariants.
+    Sim(sim::Args),
 }
 
 /// The `-c FILE` option shared by every subcommand that reads lvs.cf.
@@ -127,6 +131,7 @@ pub fn main() -> ExitCode {
         Command::Gui(args) => args.run(),
         Command::Passwd(args) => args.run(),
         Command::Ipvs(cmd) => cmd.run(),
+        Command::Sim(args) => args.run(),
     };
     match result {
         Ok(code) => code,

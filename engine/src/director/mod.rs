@@ -307,6 +307,14 @@ pub struct Director {
     next_reconcile: Option<Instant>,
     last_change: Option<(Instant, String)>,
     outputs: VecDeque<Output>,
+    /// Dumps processed so far, and for every op batch in flight the count when it was built:
+    /// a refusal of a batch built from a dump newer than the last refusal is the kernel's
+    /// failure, an older one is drift (a hand edit between dumps) that the dump repairs.
+    dumps_seen: u64,
+    batch_epochs: VecDeque<u64>,
+    refused_epoch: Option<u64>,
+    #[cfg(feature = "mutations")]
+    mutation: Option<crate::mutation::Mutation>,
 }
 
 impl Director {
@@ -319,8 +327,40 @@ impl Director {
         seed: u64,
         now: Instant,
     ) -> Result<Director, DirectorError> {
+        let d = Director::build(config, role, incarnation, seed, now)?;
+        Ok(d.started(now))
+    }
+
+    /// [`Director::new`] with a planted bug (the simulator's mutation check only).
+    #[cfg(feature = "mutations")]
+    pub fn with_mutation(
+        config: DirectorConfig,
+        role: Role,
+        incarnation: u64,
+        seed: u64,
+        now: Instant,
+        mutation: Option<crate::mutation::Mutation>,
+    ) -> Result<Director, DirectorError> {
+        let mut d = Director::build(config, role, incarnation, seed, now)?;
+        d.mutation = mutation;
+        d.pulse.set_mutation(mutation);
+        Ok(d.started(now))
+    }
+
+    fn started(mut self, now: Instant) -> Director {
+        self.drain_pulse(now);
+        self
+    }
+
+    fn build(
+        config: DirectorConfig,
+        role: Role,
+        incarnation: u64,
+        seed: u64,
+        now: Instant,
+    ) -> Result<Director, DirectorError> {
         let pulse = Pulse::new(config.pulse.clone(), role, incarnation, now)?;
-        let mut d = Director {
+        let d = Director {
             config,
             pulse,
             seed,
@@ -339,8 +379,12 @@ impl Director {
             next_reconcile: None,
             last_change: None,
             outputs: VecDeque::new(),
+            dumps_seen: 0,
+            batch_epochs: VecDeque::new(),
+            refused_epoch: None,
+            #[cfg(feature = "mutations")]
+            mutation: None,
         };
-        d.drain_pulse(now);
         Ok(d)
     }
 
@@ -430,6 +474,7 @@ impl Director {
             }
             Input::IpvsDumped(actual) => {
                 self.dump_in_flight = false;
+                self.dumps_seen += 1;
                 self.believed = actual;
                 for op in std::mem::take(&mut self.ops_after_dump) {
                     let _ = self.believed.apply(&op);
@@ -443,13 +488,25 @@ impl Director {
                 self.sync_table(now, cause);
             }
             Input::IpvsApplied(result) => {
-                if let Err((_, reason)) = result {
-                    self.push(Output::Event(Event::IpvsRefused { reason }));
-                    if self.config.hard_shutdown && self.lvs_running {
-                        self.pulse.handle_child_failed(now);
+                let epoch = self.batch_epochs.pop_front().unwrap_or(self.dumps_seen);
+                match result {
+                    Ok(()) => self.refused_epoch = None,
+                    Err((_, reason)) => {
+                        self.push(Output::Event(Event::IpvsRefused { reason }));
+                        // A batch built on a belief older than the last refusal's repair may
+                        // fail on a hand edit made between dumps (ENOENT deleting what an
+                        // operator already deleted): drift, repaired from the dump below.
+                        // Refused again after a fresh dump, the kernel is failing.
+                        let persistent = self.refused_epoch.is_some_and(|e| epoch > e);
+                        if self.refused_epoch.is_none() {
+                            self.refused_epoch = Some(self.dumps_seen);
+                        }
+                        if persistent && self.config.hard_shutdown && self.lvs_running {
+                            self.pulse.handle_child_failed(now);
+                        }
+                        // What the kernel holds is now unknown: ask it.
+                        self.request_dump();
                     }
-                    // What the kernel holds is now unknown: ask it.
-                    self.request_dump();
                 }
             }
         }
@@ -670,6 +727,9 @@ impl Director {
 
     fn run_action(&mut self, now: Instant, action: Action) {
         match action {
+            #[cfg(feature = "mutations")] // MUTATION: stale VIPs kept at start
+            Action::RemoveStaleVips
+                if self.mutation == Some(crate::mutation::Mutation::KeepStaleVips) => {}
             Action::RemoveStaleVips => {
                 let all: Vec<VipAddr> = self
                     .config
@@ -782,6 +842,10 @@ impl Director {
             // Zero timeout or absurd weight: the validator refuses those; never panic here.
             return false;
         };
+        #[cfg(feature = "mutations")] // MUTATION: failed checks never acted on
+        nanny.set_ignore_failures(
+            self.mutation == Some(crate::mutation::Mutation::NannyIgnoresFailure),
+        );
         if self.drained.contains(&(v.name.clone(), r.name.clone())) {
             nanny.handle_drain(now);
         }
@@ -865,6 +929,10 @@ impl Director {
             .map(|k| Op::DelService(*k))
             .collect();
         ops.extend(reconcile(&desired, &self.believed, Ownership::AllowForeign));
+        #[cfg(feature = "mutations")] // MUTATION: weight-only changes never sent
+        if self.mutation == Some(crate::mutation::Mutation::ReconcileIgnoresWeight) {
+            ops.retain(|op| !matches!(op, Op::EditDest { .. }));
+        }
         self.owned = desired.services.keys().copied().collect();
         self.emit_ops(ops, cause);
     }
@@ -906,6 +974,9 @@ impl Director {
             count: ops.len(),
             cause,
         }));
+        if self.batch_epochs.len() < MAX_QUEUED_OUTPUTS {
+            self.batch_epochs.push_back(self.dumps_seen);
+        }
         self.push(Output::ApplyIpvs(ops));
     }
 }

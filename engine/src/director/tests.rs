@@ -594,3 +594,35 @@ fn same_inputs_same_outputs() {
     assert!(a.len() > 1000, "the run did something");
     assert_eq!(a, run());
 }
+
+#[test]
+fn refusal_caused_by_a_hand_edit_is_drift_not_a_failed_lvs() {
+    // Found by the simulator (ipvs-edit then a verdict): the delete of a real server an
+    // operator already deleted was refused (ENOENT) and, with hard_shutdown, failed the
+    // router over for good; both routers ended up faulted and nobody served.
+    let mut p = Pair::new(director_config(LVS_CF));
+    p.run_for(Duration::from_secs(10));
+    let key = *p.routers[0].kernel.services.keys().next().unwrap();
+    let web1 = DestKey {
+        addr: ip("10.11.12.1"),
+        port: 80,
+    };
+    p.routers[0]
+        .kernel
+        .apply(&Op::DelDest {
+            service: key,
+            dest: web1,
+        })
+        .unwrap();
+    p.down_servers.insert(ip("10.11.12.1"));
+    p.run_for(Duration::from_secs(3));
+    assert!(p
+        .events
+        .iter()
+        .any(|(_, i, e)| *i == 0 && matches!(e, Event::IpvsRefused { .. })));
+    assert!(
+        p.active(0),
+        "still active: a refused delete of a deleted dest is drift"
+    );
+    assert_eq!(p.dests(0)["TCP 192.168.26.10:80"], [(ip("10.11.12.2"), 1)]);
+}

@@ -223,6 +223,8 @@ pub struct Nanny {
     next_ramp: Option<Instant>,
     next_load: Option<Instant>,
     outputs: VecDeque<NannyOutput>,
+    #[cfg(feature = "mutations")]
+    ignore_failures: bool,
 }
 
 /// A 64-bit mix of the seed (splitmix64's finaliser): the jitter's only randomness.
@@ -262,7 +264,15 @@ impl Nanny {
             next_ramp: None,
             next_load: None,
             outputs: VecDeque::new(),
+            #[cfg(feature = "mutations")]
+            ignore_failures: false,
         })
+    }
+
+    /// Plant the "failed checks are never acted on" bug (simulator's mutation check only).
+    #[cfg(feature = "mutations")]
+    pub fn set_ignore_failures(&mut self, on: bool) {
+        self.ignore_failures = on;
     }
 
     /// The configuration.
@@ -442,6 +452,8 @@ impl Nanny {
 
     /// One check finished (or was given up): update health, schedule the next one.
     fn judge(&mut self, now: Instant, passed: bool) {
+        #[cfg(feature = "mutations")] // MUTATION: a failed check is never acted on
+        let passed = passed || self.ignore_failures;
         self.next_check = Some(now + self.config.timeout);
         let needed = self.config.successes_to_readmit();
         if passed {

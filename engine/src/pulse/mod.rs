@@ -210,6 +210,8 @@ pub struct Pulse {
     timers: TimerTable,
     out: VecDeque<Output>,
     counters: Counters,
+    #[cfg(feature = "mutations")]
+    mutation: Option<crate::mutation::Mutation>,
 }
 
 impl Pulse {
@@ -269,6 +271,8 @@ impl Pulse {
             timers: TimerTable::default(),
             out: VecDeque::new(),
             counters: Counters::default(),
+            #[cfg(feature = "mutations")]
+            mutation: None,
         };
         p.event(Event::Started { role });
         p.action(Action::RemoveStaleVips);
@@ -283,6 +287,17 @@ impl Pulse {
         Ok(p)
     }
 
+    /// Plant a bug (simulator's mutation check only).
+    #[cfg(feature = "mutations")]
+    pub fn set_mutation(&mut self, mutation: Option<crate::mutation::Mutation>) {
+        self.mutation = mutation;
+    }
+
+    #[cfg(feature = "mutations")]
+    fn mutated(&self, m: crate::mutation::Mutation) -> bool {
+        self.mutation == Some(m)
+    }
+
     // ----- inputs -------------------------------------------------------------------
 
     /// The timer armed from [`poll_timeout`](Self::poll_timeout) passed (calling early or
@@ -291,6 +306,7 @@ impl Pulse {
         if self.shut_down {
             return;
         }
+        self.forgive_own_stall(now);
         for reason in TimerReason::ALL {
             if self.timers.take_expired(reason, now) {
                 self.on_timer(now, reason);
@@ -298,6 +314,34 @@ impl Pulse {
         }
         self.update_peer_dead(now);
         self.evaluate(now);
+    }
+
+    /// A stall of this router (VM pause, SIGSTOP) shows as the heartbeat timer firing more
+    /// than a keepalive late: the partner's silence during it is ours, not its. Give every
+    /// path a keepalive and a half (at most deadtime) to be heard before judging the partner.
+    /// Found by the simulator: a backup paused past deadtime took over on resume and gave up
+    /// again one beat later (a dual-active blip and two ARP moves for nothing).
+    fn forgive_own_stall(&mut self, now: Instant) {
+        let keepalive = self.config.keepalive;
+        let stalled = self
+            .timers
+            .get(TimerReason::Heartbeat)
+            .is_some_and(|due| now > due + keepalive);
+        if !stalled || self.active {
+            return;
+        }
+        let grace = now + (keepalive + keepalive.div(2)).min(self.config.deadtime);
+        for (reason, path) in [
+            (TimerReason::PublicDeadline, Some(&mut self.public)),
+            (TimerReason::PrivateDeadline, self.private.as_mut()),
+        ] {
+            if let Some(p) = path {
+                if p.deadline < grace {
+                    p.deadline = grace;
+                    self.timers.set(reason, grace);
+                }
+            }
+        }
     }
 
     /// The transport got ICMP port unreachable (ECONNREFUSED) for a datagram sent on `path`.

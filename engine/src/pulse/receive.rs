@@ -119,6 +119,13 @@ impl Pulse {
     /// A valid sign of life on `path`: reset its deadline and refusal count.
     fn mark_path_alive(&mut self, path: Path, now: Instant) {
         let deadtime = self.config.deadtime;
+        #[cfg(feature = "mutations")] // MUTATION: the deadline one keepalive late
+        let deadtime = deadtime
+            + if self.mutated(crate::mutation::Mutation::DeadtimeOffByOne) {
+                self.config.keepalive
+            } else {
+                crate::time::Duration::ZERO
+            };
         let Some(state) = self.path_mut(path) else {
             return;
         };
@@ -146,6 +153,10 @@ impl Pulse {
         }
         self.peer.heard = true;
         self.peer.stopped = beat.stopped;
+        #[cfg(feature = "mutations")] // MUTATION: STOPPED read as RUNNING
+        if self.mutated(crate::mutation::Mutation::IgnoreStopped) {
+            self.peer.stopped = false;
+        }
         self.peer.active = beat.active;
         self.peer.takeback = beat.takeback;
         if beat.active {
@@ -156,6 +167,8 @@ impl Pulse {
         }
         if beat.active {
             match self.role {
+                #[cfg(feature = "mutations")] // MUTATION: the backup keeps its VIPs
+                Role::Backup if self.mutated(crate::mutation::Mutation::NoPrimaryTieBreak) => {}
                 Role::Backup => {
                     // Primary wins: one last beat (still ACTIVE, so the primary
                     // re-announces over our ARP), then give up.

@@ -88,6 +88,9 @@ pub struct Witness {
     sequence: u64,
     grace_until: Instant,
     holder: Option<(NodeId, Instant)>,
+    /// (incarnation, sequence) of the request that produced the current grant: a release
+    /// sent before it (overtaken on the network) must not free the newer grant.
+    granted_for: (u64, u64),
     windows: [ReplayWindow; 2],
     counters: WitnessCounters,
 }
@@ -101,6 +104,7 @@ impl Witness {
             incarnation,
             sequence: 0,
             holder: None,
+            granted_for: (0, 0),
             windows: [ReplayWindow::default(); 2],
             counters: WitnessCounters::default(),
         }
@@ -144,7 +148,8 @@ impl Witness {
         self.windows[slot].check_and_update(req.incarnation, req.sequence)?;
         let node = req.node_id;
         if req.message == v2::Message::LeaseRelease {
-            if self.holder.is_some_and(|(h, _)| h == node) {
+            let newer = (req.incarnation, req.sequence) > self.granted_for;
+            if newer && self.holder.is_some_and(|(h, _)| h == node) {
                 self.holder = None;
                 self.counters.released += 1;
             }
@@ -179,6 +184,7 @@ impl Witness {
         let granted = asked.min(self.config.max_lease);
         let until = now + granted;
         self.holder = Some((node, until));
+        self.granted_for = (req.incarnation, req.sequence);
         self.counters.granted += 1;
         let ms = u32::try_from(granted.as_millis()).unwrap_or(u32::MAX);
         let flags = Flags::empty().with(Flags::GRACE, in_grace);
@@ -386,6 +392,25 @@ mod tests {
         assert_eq!(w.holder(secs(11)), None);
         let (r, _) = ask(&mut w, secs(11), &request(2, 2, 10_000));
         assert_eq!(r.message, v2::Message::LeaseGrant);
+    }
+
+    #[test]
+    fn a_release_overtaken_by_a_later_request_frees_nothing() {
+        // Found by the simulator (arbiter + loss): a router that lost its lease released it and
+        // asked again at once; the request arrived first and was granted, the late release
+        // then freed that grant and the partner got the lease too: both active.
+        let mut w = witness(secs(0));
+        ask(&mut w, secs(10), &request(1, 1, 10_000));
+        let (r, _) = ask(&mut w, secs(12), &request(1, 3, 10_000));
+        assert_eq!(r.message, v2::Message::LeaseGrant);
+        w.handle_request(secs(12), FROM.parse().unwrap(), &release(1, 2));
+        assert_eq!(
+            w.holder(secs(12)).map(|h| h.0),
+            Some(NodeId(1)),
+            "stale release ignored"
+        );
+        let (r, _) = ask(&mut w, secs(12), &request(2, 1, 10_000));
+        assert_eq!(r.message, v2::Message::LeaseDeny);
     }
 
     #[test]

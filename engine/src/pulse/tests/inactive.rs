@@ -53,6 +53,32 @@ fn every_path_silent_for_deadtime_means_takeover() {
 }
 
 #[test]
+fn own_stall_past_deadtime_is_not_the_partners_death() {
+    // Found by the simulator (pause fault): a backup stalled past deadtime must not take over
+    // on resume before the live primary had a keepalive to be heard.
+    let (mut p, mut a) = backup_hearing_active_primary();
+    run_until(&mut p, ms(1_000));
+    // Stalled from 1 s to 30 s (deadtime 5 s, keepalive 2 s): resume.
+    p.handle_timeout(secs(30));
+    let out = drain(&mut p);
+    assert!(!p.is_active(), "no takeover on resume: {:?}", events(&out));
+    for t in [31, 33, 35, 37, 39] {
+        p.handle_heartbeat(secs(t), from(PRIMARY_PUB), &a.active());
+        let out = run_until(&mut p, secs(t + 2));
+        assert!(!p.is_active(), "{:?}", events(&out));
+    }
+    // A partner that is really gone is declared dead a keepalive and a half after resume.
+    let (mut p, _) = backup_hearing_active_primary();
+    run_until(&mut p, ms(1_000));
+    p.handle_timeout(secs(30));
+    drain(&mut p);
+    run_until(&mut p, ms(32_999));
+    assert!(!p.is_active());
+    run_until(&mut p, secs(33));
+    assert!(p.is_active());
+}
+
+#[test]
 fn port_unreachable_twice_on_every_path_is_a_dead_daemon() {
     let (mut p, _) = backup_hearing_active_primary();
     p.handle_send_refused(ms(100), Path::Public);
