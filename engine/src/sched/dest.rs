@@ -208,9 +208,12 @@ impl Dests {
         Some((slot, relaid))
     }
 
-    /// Applies `f` to an available destination's state, keeping the underloaded count.
-    pub(crate) fn update(&mut self, id: DestId, f: impl FnOnce(&mut DestState)) {
-        let in_list = self.slot(id).is_some();
+    /// Applies `f` to a destination's state, keeping the underloaded count. Returns its
+    /// slot if it is in the list.
+    #[inline]
+    pub(crate) fn update(&mut self, id: DestId, f: impl FnOnce(&mut DestState)) -> Option<usize> {
+        let slot = self.slot(id);
+        let in_list = slot.is_some();
         let st = &mut self.info[id.index()];
         let before = in_list && st.underloaded();
         f(st);
@@ -220,6 +223,7 @@ impl Dests {
             (true, false) => self.underloaded -= 1,
             _ => {}
         }
+        slot
     }
 
     /// Compacts live destinations to the right end of a fresh array with at least `room`

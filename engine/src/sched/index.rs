@@ -3,8 +3,8 @@
 //! All three are complete binary trees over the destination slots ([`super::dest`]), whose
 //! ascending index is the kernel's list order, so "earliest in the list" is "lowest slot".
 //!
-//! - [`Tournament`]: each node holds the winner of its subtree under a key order, ties to
-//!   the lower slot. The kernel's lc/wlc/sed/nq/fo/ovf loops keep the first destination
+//! - [`Tournament`]: each node holds the winner of its subtree (its key inline) under the
+//!   cross-multiplied [`Ratio`] order, ties to the lower slot. The kernel's lc/wlc/sed/nq/fo/ovf loops keep the first destination
 //!   and replace it only by a *strictly* better one, i.e. they return the earliest minimum
 //!   of a total preorder; the tournament returns exactly that element, whatever the
 //!   tree's shape, because (key, slot) is a total order.
@@ -12,8 +12,6 @@
 //! - [`SumTree`]: "first slot whose prefix sum reaches `t`" (twos' weighted picks).
 
 use core::cmp::Ordering;
-
-use super::dest::NONE;
 
 /// A load per weight, compared by cross-multiplication as the kernel does
 /// (`loh * dest->weight > doh * least->weight`), never by division.
@@ -42,86 +40,108 @@ impl PartialEq for Ratio {
 }
 impl Eq for Ratio {}
 
-/// Minimum-key tournament tree; `None` keys are ineligible leaves.
-#[derive(Clone, Debug)]
-pub(crate) struct Tournament<K> {
-    cap: usize,
-    keys: Vec<Option<K>>,
-    win: Vec<u32>,
+/// One tournament node: the winning key of a subtree and its slot. Ineligible leaves hold
+/// the sentinel key `u64::MAX / 1`, which loses to every real key (real numerators stay far
+/// below `u64::MAX`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Node {
+    num: u64,
+    den: u64,
+    slot: u32,
 }
 
-impl<K: Ord + Copy> Tournament<K> {
-    pub(crate) fn new(cap: usize) -> Self {
-        assert!(cap.is_power_of_two());
-        Tournament {
-            cap,
-            keys: vec![None; cap],
-            win: vec![NONE; 2 * cap],
+impl Node {
+    const SENTINEL_NUM: u64 = u64::MAX;
+
+    fn leaf(slot: usize, key: Option<Ratio>) -> Self {
+        match key {
+            Some(k) => {
+                debug_assert!(k.num < Self::SENTINEL_NUM && k.den > 0);
+                Node {
+                    num: k.num,
+                    den: k.den,
+                    slot: slot as u32,
+                }
+            }
+            None => Node {
+                num: Self::SENTINEL_NUM,
+                den: 1,
+                slot: slot as u32,
+            },
         }
     }
+}
 
-    #[inline]
-    fn better(&self, a: u32, b: u32) -> u32 {
-        if a == NONE {
-            return b;
-        }
-        if b == NONE {
-            return a;
-        }
-        // Both eligible: keys are Some.
-        let (ka, kb) = (&self.keys[a as usize], &self.keys[b as usize]);
-        match ka.cmp(kb) {
-            Ordering::Less => a,
-            Ordering::Greater => b,
-            Ordering::Equal => a.min(b),
-        }
+/// The better of two nodes: smaller ratio by cross-multiplication, then lower slot.
+/// Written without branches on the comparison (the outcome is unpredictable).
+#[inline(always)]
+fn better(a: Node, b: Node) -> Node {
+    let l = u128::from(a.num) * u128::from(b.den);
+    let r = u128::from(b.num) * u128::from(a.den);
+    let a_wins = (l < r) | ((l == r) & (a.slot < b.slot));
+    if a_wins {
+        a
+    } else {
+        b
+    }
+}
+
+/// Minimum-[`Ratio`] tournament tree over slots; `None` keys are ineligible leaves.
+#[derive(Clone, Debug)]
+pub(crate) struct Tournament {
+    cap: usize,
+    nodes: Vec<Node>,
+}
+
+impl Tournament {
+    pub(crate) fn new(cap: usize) -> Self {
+        let mut t = Tournament {
+            cap,
+            nodes: Vec::new(),
+        };
+        t.rebuild(cap, |_| None);
+        t
     }
 
     /// Re-creates the tree for `cap` slots with keys from `key(slot)`. O(cap).
-    pub(crate) fn rebuild(&mut self, cap: usize, mut key: impl FnMut(usize) -> Option<K>) {
+    pub(crate) fn rebuild(&mut self, cap: usize, mut key: impl FnMut(usize) -> Option<Ratio>) {
         assert!(cap.is_power_of_two());
         self.cap = cap;
-        self.keys.clear();
-        self.keys.extend((0..cap).map(&mut key));
-        self.win.clear();
-        self.win.resize(2 * cap, NONE);
+        self.nodes.clear();
+        self.nodes.resize(2 * cap, Node::leaf(0, None));
         for s in 0..cap {
-            if self.keys[s].is_some() {
-                self.win[cap + s] = s as u32;
-            }
+            self.nodes[cap + s] = Node::leaf(s, key(s));
         }
         for i in (1..cap).rev() {
-            self.win[i] = self.better(self.win[2 * i], self.win[2 * i + 1]);
+            self.nodes[i] = better(self.nodes[2 * i], self.nodes[2 * i + 1]);
         }
     }
 
     /// Sets one slot's key. O(log cap), stopping early once a subtree's winner is an
     /// unchanged other leaf (then no ancestor can change).
-    pub(crate) fn set(&mut self, slot: usize, key: Option<K>) {
+    pub(crate) fn set(&mut self, slot: usize, key: Option<Ratio>) {
         debug_assert!(slot < self.cap);
-        self.keys[slot] = key;
         let me = slot as u32;
         let mut i = self.cap + slot;
-        self.win[i] = if key.is_some() { me } else { NONE };
-        i /= 2;
-        while i >= 1 {
-            let old = self.win[i];
-            let new = self.better(self.win[2 * i], self.win[2 * i + 1]);
-            self.win[i] = new;
-            if new == old && old != me {
+        let mut cur = Node::leaf(slot, key);
+        self.nodes[i] = cur;
+        while i > 1 {
+            let new = better(cur, self.nodes[i ^ 1]);
+            i /= 2;
+            let old = self.nodes[i];
+            self.nodes[i] = new;
+            if new.slot == old.slot && old.slot != me {
                 break;
             }
-            i /= 2;
+            cur = new;
         }
     }
 
-    /// The earliest slot holding the minimum key.
+    /// The earliest slot holding the minimum key, if any leaf is eligible.
     #[inline]
     pub(crate) fn winner(&self) -> Option<usize> {
-        match self.win[1] {
-            NONE => None,
-            s => Some(s as usize),
-        }
+        let root = self.nodes[1];
+        (root.num != Node::SENTINEL_NUM).then_some(root.slot as usize)
     }
 }
 
@@ -284,28 +304,27 @@ mod tests {
         assert!(c > b);
     }
 
+    fn r(n: u64) -> Option<Ratio> {
+        Some(Ratio { num: n, den: 1 })
+    }
+
     #[test]
     fn tournament_returns_earliest_minimum() {
-        let mut t: Tournament<u32> = Tournament::new(8);
-        t.rebuild(8, |s| {
-            [
-                None,
-                Some(5),
-                Some(3),
-                Some(3),
-                None,
-                Some(4),
-                Some(9),
-                None,
-            ][s]
-        });
+        let mut t = Tournament::new(8);
+        let keys = [None, r(5), r(3), r(3), None, r(4), r(9), None];
+        t.rebuild(8, |s| keys[s]);
         assert_eq!(t.winner(), Some(2));
-        t.set(2, Some(7));
+        t.set(2, r(7));
         assert_eq!(t.winner(), Some(3));
         t.set(3, None);
         assert_eq!(t.winner(), Some(5));
-        t.set(0, Some(4));
+        t.set(0, r(4));
         assert_eq!(t.winner(), Some(0));
+        // 8/2 = 4/1: equal ratios, the lower slot (0) keeps it.
+        t.set(5, Some(Ratio { num: 8, den: 2 }));
+        assert_eq!(t.winner(), Some(0));
+        t.set(0, None);
+        assert_eq!(t.winner(), Some(5));
         for s in 0..8 {
             t.set(s, None);
         }

@@ -11,8 +11,10 @@
 //! - nq: skip overloaded or weight 0; the first destination with activeconns == 0 is
 //!   returned at once; otherwise as sed.
 //!
-//! The indexed variant keeps a [`Tournament`] whose key reproduces each comparison:
-//! `(busy, overhead / weight)` with cross-multiplied ratios, ties to the earlier slot.
+//! The indexed variant keeps a [`Tournament`] whose key reproduces each comparison as a
+//! cross-multiplied ratio, ties to the earlier slot: lc `overhead / 1`, wlc
+//! `overhead / weight`, sed `(active + 1) / weight`, nq `0 / 1` when idle (every idle
+//! server ties, so the earliest wins, and 0 is below any busy ratio) else as sed.
 
 use super::dest::{DestId, DestState, Dests};
 use super::index::{Ratio, Tournament};
@@ -27,14 +29,12 @@ pub(crate) enum Kind {
     Nq,
 }
 
-type Key = (bool, Ratio);
-
 /// lc / wlc / sed / nq.
 #[derive(Debug)]
 pub(crate) struct LeastConn {
     kind: Kind,
     indexed: bool,
-    tree: Tournament<Key>,
+    tree: Tournament,
 }
 
 /// wlc's comparison key for a destination, or `None` if wlc's scan would never pick it
@@ -76,40 +76,30 @@ impl LeastConn {
         }
     }
 
-    fn key(&self, st: &DestState) -> Option<Key> {
+    fn key(&self, st: &DestState) -> Option<Ratio> {
         if !st.usable() {
             return None;
         }
         let w = u64::from(st.weight);
         let active = u64::from(st.active_conns);
         Some(match self.kind {
-            Kind::Lc => (
-                false,
-                Ratio {
-                    num: st.overhead(),
-                    den: 1,
-                },
-            ),
-            Kind::Wlc => (false, wlc_key(st)?),
-            Kind::Sed => (
-                false,
-                Ratio {
-                    num: active + 1,
-                    den: w,
-                },
-            ),
-            Kind::Nq if active == 0 => (false, Ratio { num: 0, den: 1 }),
-            Kind::Nq => (
-                true,
-                Ratio {
-                    num: active + 1,
-                    den: w,
-                },
-            ),
+            Kind::Lc => Ratio {
+                num: st.overhead(),
+                den: 1,
+            },
+            Kind::Wlc => Ratio {
+                num: st.overhead(),
+                den: w,
+            },
+            Kind::Nq if active == 0 => Ratio { num: 0, den: 1 },
+            Kind::Sed | Kind::Nq => Ratio {
+                num: active + 1,
+                den: w,
+            },
         })
     }
 
-    fn slot_key(&self, d: &Dests, slot: usize) -> Option<Key> {
+    fn slot_key(&self, d: &Dests, slot: usize) -> Option<Ratio> {
         d.at(slot).and_then(|id| self.key(d.state(id)))
     }
 
@@ -181,7 +171,7 @@ impl LeastConn {
 impl Policy for LeastConn {
     fn rebuild(&mut self, d: &Dests) {
         if self.indexed {
-            let keys: Vec<Option<Key>> = (0..d.capacity()).map(|s| self.slot_key(d, s)).collect();
+            let keys: Vec<Option<Ratio>> = (0..d.capacity()).map(|s| self.slot_key(d, s)).collect();
             self.tree.rebuild(d.capacity(), |s| keys[s]);
         }
     }

@@ -26,7 +26,7 @@ use core::net::IpAddr;
 use std::collections::HashMap;
 
 use super::dest::{DestId, Dests};
-use super::index::{Ratio, Tournament};
+use super::index::Tournament;
 use super::lc::{wlc_key, wlc_scan};
 use super::{Duration, Instant, Packet, Policy, RandomSource};
 
@@ -62,7 +62,7 @@ type Map<V> = HashMap<IpAddr, V, BuildHasherDefault<FixedHasher>>;
 #[derive(Debug)]
 struct Miss {
     indexed: bool,
-    tree: Tournament<Ratio>,
+    tree: Tournament,
 }
 
 impl Miss {

@@ -318,6 +318,8 @@ pub struct Scheduler {
     config: SchedConfig,
     dests: Dests,
     policy: Box<dyn Policy>,
+    /// `policy.tracks_load()`, cached: connection events skip the policy when false.
+    tracks_load: bool,
     persistence: Option<persist::Templates>,
 }
 
@@ -344,6 +346,7 @@ impl Scheduler {
         let mut s = Scheduler {
             config,
             dests: Dests::new(),
+            tracks_load: policy.tracks_load(),
             policy,
             persistence: config.persistence.map(persist::Templates::new),
         };
@@ -410,8 +413,8 @@ impl Scheduler {
     /// A new connection to `id` was created (it starts active).
     pub fn on_conn_open(&mut self, id: DestId) -> Result<(), SchedError> {
         self.known(id)?;
-        self.dests.update(id, |st| st.active_conns += 1);
-        self.load_changed(id);
+        let slot = self.dests.update(id, |st| st.active_conns += 1);
+        self.load_changed(slot);
         Ok(())
     }
 
@@ -421,11 +424,11 @@ impl Scheduler {
         if st.active_conns == 0 {
             return Err(SchedError::NoSuchConnection(id, "active"));
         }
-        self.dests.update(id, |st| {
+        let slot = self.dests.update(id, |st| {
             st.active_conns -= 1;
             st.inactive_conns += 1;
         });
-        self.load_changed(id);
+        self.load_changed(slot);
         Ok(())
     }
 
@@ -441,14 +444,14 @@ impl Scheduler {
             let which = if was_active { "active" } else { "inactive" };
             return Err(SchedError::NoSuchConnection(id, which));
         }
-        self.dests.update(id, |st| {
+        let slot = self.dests.update(id, |st| {
             if was_active {
                 st.active_conns -= 1;
             } else {
                 st.inactive_conns -= 1;
             }
         });
-        self.load_changed(id);
+        self.load_changed(slot);
         Ok(())
     }
 
@@ -503,9 +506,10 @@ impl Scheduler {
         self.policy.mh_table()
     }
 
-    fn load_changed(&mut self, id: DestId) {
-        if self.policy.tracks_load() {
-            if let Some(slot) = self.dests.slot(id) {
+    #[inline]
+    fn load_changed(&mut self, slot: Option<usize>) {
+        if self.tracks_load {
+            if let Some(slot) = slot {
                 self.policy.refresh(&self.dests, slot);
             }
         }

@@ -5,12 +5,11 @@
 //! - ovf: skip overloaded, weight 0, or `activeconns > weight` (so activeconns == weight
 //!   still qualifies); the first destination with the highest weight (`!h || w > hw`).
 //!
-//! Indexed: a [`Tournament`] keyed by `Reverse(weight)`, ties to the earlier slot.
-
-use core::cmp::Reverse;
+//! Indexed: a [`Tournament`] keyed by the ratio `1 / weight` (smaller for heavier),
+//! ties to the earlier slot.
 
 use super::dest::{DestId, DestState, Dests};
-use super::index::Tournament;
+use super::index::{Ratio, Tournament};
 use super::{Instant, Packet, Policy, RandomSource};
 
 /// fo or ovf.
@@ -25,7 +24,7 @@ pub(crate) enum Kind {
 pub(crate) struct Heaviest {
     kind: Kind,
     indexed: bool,
-    tree: Tournament<Reverse<u32>>,
+    tree: Tournament,
 }
 
 impl Heaviest {
@@ -44,10 +43,13 @@ impl Heaviest {
         }
     }
 
-    fn slot_key(&self, d: &Dests, slot: usize) -> Option<Reverse<u32>> {
+    fn slot_key(&self, d: &Dests, slot: usize) -> Option<Ratio> {
         let id = d.at(slot)?;
         let st = d.state(id);
-        self.eligible(st).then_some(Reverse(st.weight))
+        self.eligible(st).then_some(Ratio {
+            num: 1,
+            den: u64::from(st.weight),
+        })
     }
 
     fn scan(&self, d: &Dests) -> Option<DestId> {
