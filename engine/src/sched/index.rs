@@ -40,31 +40,35 @@ impl PartialEq for Ratio {
 }
 impl Eq for Ratio {}
 
-/// One tournament node: the winning key of a subtree and its slot. Ineligible leaves hold
-/// the sentinel key `u64::MAX / 1`, which loses to every real key (real numerators stay far
-/// below `u64::MAX`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// One tournament node: the winning key of a subtree and its slot. The key is kept both
+/// exactly (`num / den`) and as the correctly rounded quotient `q`. Rounding is monotone,
+/// so `q(a) < q(b)` implies `a < b` exactly; only equal quotients need the exact
+/// cross-multiplication. Ineligible leaves hold a sentinel (`q` = +inf) that loses to every
+/// real key.
+#[derive(Clone, Copy, Debug, PartialEq)]
 struct Node {
+    q: f64,
     num: u64,
-    den: u64,
+    den: u32,
     slot: u32,
 }
 
 impl Node {
-    const SENTINEL_NUM: u64 = u64::MAX;
-
     fn leaf(slot: usize, key: Option<Ratio>) -> Self {
         match key {
             Some(k) => {
-                debug_assert!(k.num < Self::SENTINEL_NUM && k.den > 0);
+                // Exact conversions: num < 2^53, den <= i32::MAX.
+                debug_assert!(k.num < 1 << 53 && k.den > 0 && k.den <= u64::from(u32::MAX));
                 Node {
+                    q: k.num as f64 / k.den as f64,
                     num: k.num,
-                    den: k.den,
+                    den: k.den as u32,
                     slot: slot as u32,
                 }
             }
             None => Node {
-                num: Self::SENTINEL_NUM,
+                q: f64::INFINITY,
+                num: u64::MAX,
                 den: 1,
                 slot: slot as u32,
             },
@@ -72,14 +76,19 @@ impl Node {
     }
 }
 
-/// The better of two nodes: smaller ratio by cross-multiplication, then lower slot.
-/// Written without branches on the comparison (the outcome is unpredictable).
+/// The better of two nodes: smaller ratio, then lower slot; only equal quotients take
+/// the exact cross-multiplication.
 #[inline(always)]
 fn better(a: Node, b: Node) -> Node {
+    if a.q < b.q {
+        return a;
+    }
+    if b.q < a.q {
+        return b;
+    }
     let l = u128::from(a.num) * u128::from(b.den);
     let r = u128::from(b.num) * u128::from(a.den);
-    let a_wins = (l < r) | ((l == r) & (a.slot < b.slot));
-    if a_wins {
+    if (l < r) | ((l == r) & (a.slot < b.slot)) {
         a
     } else {
         b
@@ -141,7 +150,7 @@ impl Tournament {
     #[inline]
     pub(crate) fn winner(&self) -> Option<usize> {
         let root = self.nodes[1];
-        (root.num != Node::SENTINEL_NUM).then_some(root.slot as usize)
+        (root.q != f64::INFINITY).then_some(root.slot as usize)
     }
 }
 
