@@ -35,13 +35,21 @@ const MAX_ENTRIES: usize = 1024 * 16;
 /// The kernel's `ENTRY_TIMEOUT` for the over-size sweep.
 const ENTRY_TIMEOUT: Duration = Duration::from_secs(6 * 60);
 
-/// A fixed, seedless hasher (FxHash-style) so no global randomness enters the engine.
+/// A fixed, seedless hasher (FxHash-style mixing, murmur3 finaliser) so no global
+/// randomness enters the engine.
 #[derive(Default)]
 pub(crate) struct FixedHasher(u64);
 
 impl Hasher for FixedHasher {
     fn finish(&self) -> u64 {
-        self.0
+        // murmur3's fmix64: spread every input bit over the whole word, so both the bucket
+        // index (low bits) and hashbrown's tag (high bits) are well distributed.
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
     }
     fn write(&mut self, bytes: &[u8]) {
         for &b in bytes {
@@ -54,9 +62,22 @@ impl Hasher for FixedHasher {
     fn write_u64(&mut self, n: u64) {
         self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
     }
+    fn write_u128(&mut self, n: u128) {
+        self.write_u64(n as u64);
+        self.write_u64((n >> 64) as u64);
+    }
 }
 
-type Map<V> = HashMap<IpAddr, V, BuildHasherDefault<FixedHasher>>;
+/// An address as one integer map key (IPv4 as its IPv4-mapped IPv6 form): cheaper to hash
+/// than `IpAddr`'s derived `Hash`.
+pub(crate) fn addr_key(addr: IpAddr) -> u128 {
+    match addr {
+        IpAddr::V4(a) => u128::from(a.to_ipv6_mapped()),
+        IpAddr::V6(a) => u128::from(a),
+    }
+}
+
+type Map<V> = HashMap<u128, V, BuildHasherDefault<FixedHasher>>;
 
 /// The shared miss path: wlc, scanned or indexed, plus the underloaded test.
 #[derive(Debug)]
@@ -159,21 +180,22 @@ impl Policy for Lblc {
         pkt: &Packet,
         _rng: &mut dyn RandomSource,
     ) -> Option<DestId> {
-        let key = pkt.dst_addr;
+        let key = addr_key(pkt.dst_addr);
         let exp = self.expiration;
-        if self
-            .cache
-            .get(&key)
-            .is_some_and(|e| expired(e.lastuse, exp, now))
-        {
-            self.cache.remove(&key);
-        }
+        let mut stale = false;
         if let Some(en) = self.cache.get_mut(&key) {
-            en.lastuse = now;
-            let st = d.state(en.dest);
-            if st.available && st.weight > 0 && !self.miss.is_overloaded(d, en.dest) {
-                return Some(en.dest);
+            if expired(en.lastuse, exp, now) {
+                stale = true;
+            } else {
+                en.lastuse = now;
+                let st = d.state(en.dest);
+                if st.available && st.weight > 0 && !self.miss.is_overloaded(d, en.dest) {
+                    return Some(en.dest);
+                }
             }
+        }
+        if stale {
+            self.cache.remove(&key);
         }
         let dest = self.miss.wlc(d)?;
         self.cache
@@ -272,7 +294,7 @@ impl Policy for Lblcr {
         pkt: &Packet,
         _rng: &mut dyn RandomSource,
     ) -> Option<DestId> {
-        let key = pkt.dst_addr;
+        let key = addr_key(pkt.dst_addr);
         let exp = self.expiration;
         if self
             .cache

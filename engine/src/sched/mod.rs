@@ -278,7 +278,7 @@ impl<R: rand_core::Rng + ?Sized> RandomSource for R {
 }
 
 /// The per-algorithm part: kernel hooks plus the slot-indexed structures.
-pub(crate) trait Policy: fmt::Debug {
+pub(crate) trait Policy: fmt::Debug + Send {
     /// The slots were re-laid out (or the policy is new): rebuild slot-indexed state.
     fn rebuild(&mut self, d: &Dests);
     /// Recompute slot-indexed state for one slot (its destination changed or left).

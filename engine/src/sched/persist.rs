@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use core::hash::BuildHasherDefault;
 
 use super::dest::{DestId, Dests};
-use super::locality::FixedHasher;
+use super::locality::{addr_key, FixedHasher};
 use super::{Duration, Instant, Packet};
 
 /// The persistence netmask: IPv4 as a mask (`-M 255.255.255.0`), IPv6 as a prefix length.
@@ -86,7 +86,7 @@ struct Template {
 #[derive(Debug)]
 pub(crate) struct Templates {
     config: PersistenceConfig,
-    map: HashMap<IpAddr, Template, BuildHasherDefault<FixedHasher>>,
+    map: HashMap<u128, Template, BuildHasherDefault<FixedHasher>>,
     next_sweep: usize,
 }
 
@@ -101,7 +101,7 @@ impl Templates {
 
     /// A live template's destination for this client, refreshing it.
     pub(crate) fn lookup(&mut self, d: &Dests, now: Instant, pkt: &Packet) -> Option<DestId> {
-        let key = self.config.netmask.apply(pkt.src_addr);
+        let key = addr_key(self.config.netmask.apply(pkt.src_addr));
         let t = self.map.get_mut(&key)?;
         let st = d.state(t.dest);
         let quiesced = self.config.expire_quiescent_template && st.weight == 0;
@@ -114,7 +114,7 @@ impl Templates {
     }
 
     pub(crate) fn insert(&mut self, now: Instant, pkt: &Packet, dest: DestId) {
-        let key = self.config.netmask.apply(pkt.src_addr);
+        let key = addr_key(self.config.netmask.apply(pkt.src_addr));
         let expires = now.checked_add(self.config.timeout).unwrap_or(Instant::MAX);
         self.map.insert(key, Template { dest, expires });
         if self.map.len() >= self.next_sweep {
