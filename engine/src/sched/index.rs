@@ -40,33 +40,48 @@ impl PartialEq for Ratio {
 }
 impl Eq for Ratio {}
 
-/// One tournament node: the winning key of a subtree and its slot. The key is kept both
-/// exactly (`num / den`) and as the correctly rounded quotient `q`. Rounding is monotone,
-/// so `q(a) < q(b)` implies `a < b` exactly; only equal quotients need the exact
-/// cross-multiplication. Ineligible leaves hold a sentinel (`q` = +inf) that loses to every
-/// real key.
+/// A tournament node type: a leaf key plus its slot, and the order between nodes.
+pub(crate) trait TreeNode: Copy {
+    /// What a leaf is keyed by.
+    type Key: Copy;
+    /// A leaf for `slot`; `None` = ineligible (loses to every eligible leaf).
+    fn leaf(slot: usize, key: Option<Self::Key>) -> Self;
+    /// The better (smaller key, then lower slot) of two nodes.
+    fn better(a: Self, b: Self) -> Self;
+    /// The node's slot.
+    fn slot(&self) -> u32;
+    /// Whether the node is an eligible leaf's.
+    fn eligible(&self) -> bool;
+}
+
+/// A [`Ratio`]-keyed node. The key is kept both exactly (`num / den`) and as the correctly
+/// rounded quotient `q`. Rounding is monotone, so `q(a) < q(b)` implies `a < b` exactly;
+/// only equal quotients need the exact cross-multiplication. Ineligible leaves hold a
+/// sentinel (`q` = +inf).
 #[derive(Clone, Copy, Debug, PartialEq)]
-struct Node {
+pub(crate) struct RatioNode {
     q: f64,
     num: u64,
     den: u32,
     slot: u32,
 }
 
-impl Node {
+impl TreeNode for RatioNode {
+    type Key = Ratio;
+
     fn leaf(slot: usize, key: Option<Ratio>) -> Self {
         match key {
             Some(k) => {
                 // Exact conversions: num < 2^53, den <= i32::MAX.
                 debug_assert!(k.num < 1 << 53 && k.den > 0 && k.den <= u64::from(u32::MAX));
-                Node {
+                RatioNode {
                     q: k.num as f64 / k.den as f64,
                     num: k.num,
                     den: k.den as u32,
                     slot: slot as u32,
                 }
             }
-            None => Node {
+            None => RatioNode {
                 q: f64::INFINITY,
                 num: u64::MAX,
                 den: 1,
@@ -74,35 +89,74 @@ impl Node {
             },
         }
     }
+
+    #[inline(always)]
+    fn better(a: Self, b: Self) -> Self {
+        if a.q < b.q {
+            return a;
+        }
+        if b.q < a.q {
+            return b;
+        }
+        let l = u128::from(a.num) * u128::from(b.den);
+        let r = u128::from(b.num) * u128::from(a.den);
+        if (l < r) | ((l == r) & (a.slot < b.slot)) {
+            a
+        } else {
+            b
+        }
+    }
+
+    fn slot(&self) -> u32 {
+        self.slot
+    }
+
+    fn eligible(&self) -> bool {
+        self.q != f64::INFINITY
+    }
 }
 
-/// The better of two nodes: smaller ratio, then lower slot; only equal quotients take
-/// the exact cross-multiplication.
-#[inline(always)]
-fn better(a: Node, b: Node) -> Node {
-    if a.q < b.q {
-        return a;
+/// An integer-keyed node: `key << 32 | slot` in one `u128`, so (key, slot) order is one
+/// branch-free integer minimum. Keys must be below `u64::MAX` (the ineligible sentinel).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct IntNode(u128);
+
+impl TreeNode for IntNode {
+    type Key = u64;
+
+    fn leaf(slot: usize, key: Option<u64>) -> Self {
+        let k = match key {
+            Some(k) => {
+                debug_assert!(k < u64::MAX);
+                k
+            }
+            None => u64::MAX,
+        };
+        IntNode(u128::from(k) << 32 | slot as u128)
     }
-    if b.q < a.q {
-        return b;
+
+    #[inline(always)]
+    fn better(a: Self, b: Self) -> Self {
+        IntNode(a.0.min(b.0))
     }
-    let l = u128::from(a.num) * u128::from(b.den);
-    let r = u128::from(b.num) * u128::from(a.den);
-    if (l < r) | ((l == r) & (a.slot < b.slot)) {
-        a
-    } else {
-        b
+
+    fn slot(&self) -> u32 {
+        self.0 as u32
+    }
+
+    fn eligible(&self) -> bool {
+        (self.0 >> 32) as u64 != u64::MAX
     }
 }
 
-/// Minimum-[`Ratio`] tournament tree over slots; `None` keys are ineligible leaves.
+/// Minimum tournament tree over slots; `None` keys are ineligible leaves.
 #[derive(Clone, Debug)]
-pub(crate) struct Tournament {
+pub(crate) struct Tournament<N> {
     cap: usize,
-    nodes: Vec<Node>,
+    nodes: Vec<N>,
 }
 
-impl Tournament {
+impl<N: TreeNode> Tournament<N> {
     pub(crate) fn new(cap: usize) -> Self {
         let mut t = Tournament {
             cap,
@@ -113,33 +167,33 @@ impl Tournament {
     }
 
     /// Re-creates the tree for `cap` slots with keys from `key(slot)`. O(cap).
-    pub(crate) fn rebuild(&mut self, cap: usize, mut key: impl FnMut(usize) -> Option<Ratio>) {
+    pub(crate) fn rebuild(&mut self, cap: usize, mut key: impl FnMut(usize) -> Option<N::Key>) {
         assert!(cap.is_power_of_two());
         self.cap = cap;
         self.nodes.clear();
-        self.nodes.resize(2 * cap, Node::leaf(0, None));
+        self.nodes.resize(2 * cap, N::leaf(0, None));
         for s in 0..cap {
-            self.nodes[cap + s] = Node::leaf(s, key(s));
+            self.nodes[cap + s] = N::leaf(s, key(s));
         }
         for i in (1..cap).rev() {
-            self.nodes[i] = better(self.nodes[2 * i], self.nodes[2 * i + 1]);
+            self.nodes[i] = N::better(self.nodes[2 * i], self.nodes[2 * i + 1]);
         }
     }
 
     /// Sets one slot's key. O(log cap), stopping early once a subtree's winner is an
     /// unchanged other leaf (then no ancestor can change).
-    pub(crate) fn set(&mut self, slot: usize, key: Option<Ratio>) {
+    pub(crate) fn set(&mut self, slot: usize, key: Option<N::Key>) {
         debug_assert!(slot < self.cap);
         let me = slot as u32;
         let mut i = self.cap + slot;
-        let mut cur = Node::leaf(slot, key);
+        let mut cur = N::leaf(slot, key);
         self.nodes[i] = cur;
         while i > 1 {
-            let new = better(cur, self.nodes[i ^ 1]);
+            let new = N::better(cur, self.nodes[i ^ 1]);
             i /= 2;
             let old = self.nodes[i];
             self.nodes[i] = new;
-            if new.slot == old.slot && old.slot != me {
+            if new.slot() == old.slot() && old.slot() != me {
                 break;
             }
             cur = new;
@@ -150,7 +204,7 @@ impl Tournament {
     #[inline]
     pub(crate) fn winner(&self) -> Option<usize> {
         let root = self.nodes[1];
-        (root.q != f64::INFINITY).then_some(root.slot as usize)
+        root.eligible().then_some(root.slot() as usize)
     }
 }
 
@@ -288,12 +342,11 @@ impl SumTree {
         }
         let mut i = 1;
         while i < self.cap {
-            if self.sum[2 * i] >= t {
-                i *= 2;
-            } else {
-                t -= self.sum[2 * i];
-                i = 2 * i + 1;
-            }
+            // Branch-free descent: the direction is a coin flip for the predictor.
+            let left = self.sum[2 * i];
+            let right = usize::from(left < t);
+            t -= left * right as u64;
+            i = 2 * i + right;
         }
         Some(i - self.cap)
     }
@@ -319,7 +372,7 @@ mod tests {
 
     #[test]
     fn tournament_returns_earliest_minimum() {
-        let mut t = Tournament::new(8);
+        let mut t: Tournament<RatioNode> = Tournament::new(8);
         let keys = [None, r(5), r(3), r(3), None, r(4), r(9), None];
         t.rebuild(8, |s| keys[s]);
         assert_eq!(t.winner(), Some(2));
@@ -338,6 +391,41 @@ mod tests {
             t.set(s, None);
         }
         assert_eq!(t.winner(), None);
+    }
+
+    #[test]
+    fn int_tournament_matches_ratio_tournament_on_integers() {
+        let keys = [
+            None,
+            Some(5u64),
+            Some(3),
+            Some(3),
+            None,
+            Some(4),
+            Some(9),
+            None,
+        ];
+        let mut a: Tournament<IntNode> = Tournament::new(8);
+        let mut b: Tournament<RatioNode> = Tournament::new(8);
+        a.rebuild(8, |s| keys[s]);
+        b.rebuild(8, |s| keys[s].map(|n| Ratio { num: n, den: 1 }));
+        assert_eq!(a.winner(), Some(2));
+        for (slot, k) in [
+            (2, Some(9)),
+            (3, None),
+            (7, Some(4)),
+            (5, Some(1)),
+            (5, None),
+        ] {
+            a.set(slot, k);
+            b.set(slot, k.map(|n| Ratio { num: n, den: 1 }));
+            assert_eq!(a.winner(), b.winner());
+        }
+        assert_eq!(a.winner(), Some(7));
+        for s in 0..8 {
+            a.set(s, None);
+        }
+        assert_eq!(a.winner(), None);
     }
 
     #[test]

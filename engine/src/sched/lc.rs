@@ -11,13 +11,13 @@
 //! - nq: skip overloaded or weight 0; the first destination with activeconns == 0 is
 //!   returned at once; otherwise as sed.
 //!
-//! The indexed variant keeps a [`Tournament`] whose key reproduces each comparison as a
-//! cross-multiplied ratio, ties to the earlier slot: lc `overhead / 1`, wlc
+//! The indexed variant keeps a [`Tournament`] whose key reproduces each comparison, ties
+//! to the earlier slot: lc the integer overhead; as cross-multiplied ratios wlc
 //! `overhead / weight`, sed `(active + 1) / weight`, nq `0 / 1` when idle (every idle
 //! server ties, so the earliest wins, and 0 is below any busy ratio) else as sed.
 
 use super::dest::{DestId, DestState, Dests};
-use super::index::{Ratio, Tournament};
+use super::index::{IntNode, Ratio, RatioNode, Tournament};
 use super::{Instant, Packet, Policy, RandomSource};
 
 /// Which of the four least-connection schedulers.
@@ -34,7 +34,10 @@ pub(crate) enum Kind {
 pub(crate) struct LeastConn {
     kind: Kind,
     indexed: bool,
-    tree: Tournament,
+    /// wlc, sed, nq: rational keys.
+    tree: Tournament<RatioNode>,
+    /// lc: integer keys (the overhead), compared exactly without ratios.
+    int_tree: Tournament<IntNode>,
 }
 
 /// wlc's comparison key for a destination, or `None` if wlc's scan would never pick it
@@ -73,6 +76,7 @@ impl LeastConn {
             kind,
             indexed,
             tree: Tournament::new(16),
+            int_tree: Tournament::new(16),
         }
     }
 
@@ -172,13 +176,22 @@ impl Policy for LeastConn {
     fn rebuild(&mut self, d: &Dests) {
         if self.indexed {
             let keys: Vec<Option<Ratio>> = (0..d.capacity()).map(|s| self.slot_key(d, s)).collect();
-            self.tree.rebuild(d.capacity(), |s| keys[s]);
+            if self.kind == Kind::Lc {
+                self.int_tree
+                    .rebuild(d.capacity(), |s| keys[s].map(|k| k.num));
+            } else {
+                self.tree.rebuild(d.capacity(), |s| keys[s]);
+            }
         }
     }
     fn refresh(&mut self, d: &Dests, slot: usize) {
         if self.indexed {
             let k = self.slot_key(d, slot);
-            self.tree.set(slot, k);
+            if self.kind == Kind::Lc {
+                self.int_tree.set(slot, k.map(|k| k.num));
+            } else {
+                self.tree.set(slot, k);
+            }
         }
     }
     fn tracks_load(&self) -> bool {
@@ -192,7 +205,12 @@ impl Policy for LeastConn {
         _rng: &mut dyn RandomSource,
     ) -> Option<DestId> {
         if self.indexed {
-            self.tree.winner().and_then(|s| d.at(s))
+            let w = if self.kind == Kind::Lc {
+                self.int_tree.winner()
+            } else {
+                self.tree.winner()
+            };
+            w.and_then(|s| d.at(s))
         } else {
             self.scan(d)
         }

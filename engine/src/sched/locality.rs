@@ -26,7 +26,7 @@ use core::net::IpAddr;
 use std::collections::HashMap;
 
 use super::dest::{DestId, Dests};
-use super::index::Tournament;
+use super::index::{RatioNode, Tournament};
 use super::lc::{wlc_key, wlc_scan};
 use super::{Duration, Instant, Packet, Policy, RandomSource};
 
@@ -83,7 +83,7 @@ type Map<V> = HashMap<u128, V, BuildHasherDefault<FixedHasher>>;
 #[derive(Debug)]
 struct Miss {
     indexed: bool,
-    tree: Tournament,
+    tree: Tournament<RatioNode>,
 }
 
 impl Miss {

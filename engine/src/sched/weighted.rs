@@ -5,11 +5,11 @@
 //! - ovf: skip overloaded, weight 0, or `activeconns > weight` (so activeconns == weight
 //!   still qualifies); the first destination with the highest weight (`!h || w > hw`).
 //!
-//! Indexed: a [`Tournament`] keyed by the ratio `1 / weight` (smaller for heavier),
-//! ties to the earlier slot.
+//! Indexed: a [`Tournament`] keyed by the integer `u32::MAX - weight` (smaller for
+//! heavier), ties to the earlier slot.
 
 use super::dest::{DestId, DestState, Dests};
-use super::index::{Ratio, Tournament};
+use super::index::{IntNode, Tournament};
 use super::{Instant, Packet, Policy, RandomSource};
 
 /// fo or ovf.
@@ -24,7 +24,7 @@ pub(crate) enum Kind {
 pub(crate) struct Heaviest {
     kind: Kind,
     indexed: bool,
-    tree: Tournament,
+    tree: Tournament<IntNode>,
 }
 
 impl Heaviest {
@@ -43,13 +43,10 @@ impl Heaviest {
         }
     }
 
-    fn slot_key(&self, d: &Dests, slot: usize) -> Option<Ratio> {
+    fn slot_key(&self, d: &Dests, slot: usize) -> Option<u64> {
         let id = d.at(slot)?;
         let st = d.state(id);
-        self.eligible(st).then_some(Ratio {
-            num: 1,
-            den: u64::from(st.weight),
-        })
+        self.eligible(st).then_some(u64::from(u32::MAX - st.weight))
     }
 
     fn scan(&self, d: &Dests) -> Option<DestId> {
