@@ -75,7 +75,8 @@ impl TreeNode for RatioNode {
                 // Exact conversions: num < 2^53, den <= i32::MAX.
                 debug_assert!(k.num < 1 << 53 && k.den > 0 && k.den <= u64::from(u32::MAX));
                 RatioNode {
-                    q: k.num as f64 / k.den as f64,
+                    // Via i64: one cvtsi2sd each (num < 2^53, den < 2^32 are exact).
+                    q: (k.num as i64) as f64 / (k.den as i64) as f64,
                     num: k.num,
                     den: k.den as u32,
                     slot: slot as u32,
