@@ -1,6 +1,7 @@
 //! Differential test: every scheduler's indexed implementation must decide exactly like the
 //! scan that mirrors the kernel's loop, under the same seeded random sequence of
-//! destination adds, removals, weight changes (including 0 = quiesce), overload flips,
+//! destination adds, removals, weight changes (including 0 = quiesce), overload flips and
+//! connection thresholds,
 //! connection opens / inactivations / closes, time steps and scheduling decisions.
 //!
 //! The normal run drives 18 configurations (the 14 algorithms, sh/mh with fallback+port,
@@ -111,11 +112,23 @@ fn run(cfg: SchedConfig, seed: u64, ops: usize, max_dests: usize) -> usize {
                 pair.scan.set_weight(d, w).unwrap();
                 pair.fast.set_weight(d, w).unwrap();
             }
-            90..=129 if !live.is_empty() => {
+            90..=119 if !live.is_empty() => {
                 let d = live[g.next_u32() as usize % live.len()];
                 let o = g.next_u32() % 3 == 0;
                 pair.scan.set_overloaded(d, o).unwrap();
                 pair.fast.set_overloaded(d, o).unwrap();
+            }
+            120..=129 if !live.is_empty() => {
+                // Thresholds: from then on connection events flip the overload flag.
+                let d = live[g.next_u32() as usize % live.len()];
+                let upper = if g.next_u32() % 3 == 0 {
+                    0
+                } else {
+                    1 + g.next_u32() % 8
+                };
+                let lower = if upper == 0 { 0 } else { g.next_u32() % upper };
+                pair.scan.set_thresholds(d, upper, lower).unwrap();
+                pair.fast.set_thresholds(d, upper, lower).unwrap();
             }
             130..=279 if !conns.is_empty() => {
                 let i = g.next_u32() as usize % conns.len();

@@ -53,6 +53,11 @@ pub struct DestState {
     pub inactive_conns: u32,
     /// The upper-threshold overload flag (`IP_VS_DEST_F_OVERLOAD`).
     pub overloaded: bool,
+    /// Upper connection threshold (`-x`, 0 = none): see
+    /// [`set_thresholds`](super::Scheduler::set_thresholds).
+    pub upper_threshold: u32,
+    /// Lower connection threshold (`-y`, 0 = none).
+    pub lower_threshold: u32,
     /// Still in the service's list (false after [`remove_dest`](super::Scheduler::remove_dest):
     /// the kernel's "trash", whose counters still move as old connections end).
     pub available: bool,
@@ -62,6 +67,31 @@ impl DestState {
     /// `ip_vs_dest_conn_overhead`: activeconns * 256 + inactconns.
     pub fn overhead(&self) -> u64 {
         (u64::from(self.active_conns) << 8) + u64::from(self.inactive_conns)
+    }
+    /// `ip_vs_dest_totalconns`: active + inactive.
+    pub fn total_conns(&self) -> u64 {
+        u64::from(self.active_conns) + u64::from(self.inactive_conns)
+    }
+    /// `ip_vs_bind_dest`: a new connection sets the flag at the upper threshold.
+    pub(crate) fn bind_overload(&mut self) {
+        if self.upper_threshold != 0 && self.total_conns() >= u64::from(self.upper_threshold) {
+            self.overloaded = true;
+        }
+    }
+    /// `ip_vs_unbind_dest`: an ended connection clears the flag below the lower threshold,
+    /// or below 3/4 of the upper one when there is no lower one, or at once with neither.
+    pub(crate) fn unbind_overload(&mut self) {
+        let total = self.total_conns();
+        let clear = if self.lower_threshold != 0 {
+            total < u64::from(self.lower_threshold)
+        } else if self.upper_threshold != 0 {
+            total * 4 < u64::from(self.upper_threshold) * 3
+        } else {
+            true
+        };
+        if clear {
+            self.overloaded = false;
+        }
     }
     /// The eligibility test most schedulers share: not overloaded and weight > 0.
     pub(crate) fn usable(&self) -> bool {
@@ -171,6 +201,8 @@ impl Dests {
             active_conns: 0,
             inactive_conns: 0,
             overloaded: false,
+            upper_threshold: 0,
+            lower_threshold: 0,
             available: true,
         });
         self.slot_of.push(NONE);

@@ -18,8 +18,10 @@
 //! default 24 h); the kernel's 60 s garbage-collection timer granularity is not modelled.
 //! When the cache exceeds the kernel's `max_size` (16 × 1024 entries), entries idle for
 //! `ENTRY_TIMEOUT` (6 min) are swept, as the kernel's timer does.
-//! Indexed: the wlc miss is a [`Tournament`] lookup and the "some destination is
-//! underloaded" test an O(1) counter; sets are scanned (they are small) in both variants.
+//! Indexed: the wlc miss is a lazily updated [`Tournament`] lookup and the "some
+//! destination is underloaded" test an O(1) counter. lblcr's server sets are scanned in
+//! both variants, as the kernel does; they only shrink after `expiration` without change,
+//! so under steady load they can grow towards the whole list.
 
 use core::hash::{BuildHasherDefault, Hasher};
 use core::net::IpAddr;
@@ -80,10 +82,16 @@ pub(crate) fn addr_key(addr: IpAddr) -> u128 {
 type Map<V> = HashMap<u128, V, BuildHasherDefault<FixedHasher>>;
 
 /// The shared miss path: wlc, scanned or indexed, plus the underloaded test.
+///
+/// Misses are rare next to connection events, so the indexed wlc tree is updated lazily:
+/// events only mark their slot dirty (O(1), coalescing repeated events on one server) and
+/// a miss applies the dirty slots first — or rebuilds the tree when that is cheaper.
 #[derive(Debug)]
 struct Miss {
     indexed: bool,
     tree: Tournament<RatioNode>,
+    dirty: Vec<u32>,
+    is_dirty: Vec<bool>,
 }
 
 impl Miss {
@@ -91,6 +99,8 @@ impl Miss {
         Miss {
             indexed,
             tree: Tournament::new(16),
+            dirty: Vec::new(),
+            is_dirty: vec![false; 16],
         }
     }
     fn rebuild(&mut self, d: &Dests) {
@@ -99,20 +109,33 @@ impl Miss {
                 .map(|s| d.at(s).and_then(|id| wlc_key(d.state(id))))
                 .collect();
             self.tree.rebuild(d.capacity(), |s| keys[s]);
+            self.dirty.clear();
+            self.is_dirty.clear();
+            self.is_dirty.resize(d.capacity(), false);
         }
     }
-    fn refresh(&mut self, d: &Dests, slot: usize) {
-        if self.indexed {
-            self.tree
-                .set(slot, d.at(slot).and_then(|id| wlc_key(d.state(id))));
+    fn refresh(&mut self, _d: &Dests, slot: usize) {
+        if self.indexed && !self.is_dirty[slot] {
+            self.is_dirty[slot] = true;
+            self.dirty.push(slot as u32);
         }
     }
-    fn wlc(&self, d: &Dests) -> Option<DestId> {
-        if self.indexed {
-            self.tree.winner().and_then(|s| d.at(s))
+    fn wlc(&mut self, d: &Dests) -> Option<DestId> {
+        if !self.indexed {
+            return wlc_scan(d);
+        }
+        if self.dirty.len() > d.capacity() / 8 {
+            self.rebuild(d);
         } else {
-            wlc_scan(d)
+            for &slot in &self.dirty {
+                let slot = slot as usize;
+                self.is_dirty[slot] = false;
+                self.tree
+                    .set(slot, d.at(slot).and_then(|id| wlc_key(d.state(id))));
+            }
+            self.dirty.clear();
         }
+        self.tree.winner().and_then(|s| d.at(s))
     }
     /// The kernel's `is_overloaded(dest, svc)`.
     fn is_overloaded(&self, d: &Dests, id: DestId) -> bool {

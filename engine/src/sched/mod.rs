@@ -401,8 +401,26 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Sets or clears the upper-threshold overload flag (`IP_VS_DEST_F_OVERLOAD`), which
-    /// the kernel sets when active + inactive connections reach `u_threshold`.
+    /// Sets a destination's connection thresholds (`ipvsadm -x UPPER -y LOWER`, 0 = none).
+    /// From then on connection events drive the overload flag as the kernel does: a new
+    /// connection sets it when active + inactive reaches `upper`; an ended one clears it
+    /// below `lower`, or below 3/4 of `upper` without a lower threshold. Like
+    /// `__ip_vs_update_dest`, a new upper threshold of 0 or above the old one clears it now.
+    pub fn set_thresholds(&mut self, id: DestId, upper: u32, lower: u32) -> Result<(), SchedError> {
+        let slot = self.in_list(id)?;
+        self.dests.update(id, |st| {
+            if upper == 0 || upper > st.upper_threshold {
+                st.overloaded = false;
+            }
+            st.upper_threshold = upper;
+            st.lower_threshold = lower;
+        });
+        self.policy.refresh(&self.dests, slot);
+        Ok(())
+    }
+
+    /// Sets or clears the upper-threshold overload flag (`IP_VS_DEST_F_OVERLOAD`) directly,
+    /// for callers that model thresholds themselves (see [`Self::set_thresholds`]).
     pub fn set_overloaded(&mut self, id: DestId, overloaded: bool) -> Result<(), SchedError> {
         let slot = self.in_list(id)?;
         self.dests.update(id, |st| st.overloaded = overloaded);
@@ -412,9 +430,12 @@ impl Scheduler {
 
     /// A new connection to `id` was created (it starts active).
     pub fn on_conn_open(&mut self, id: DestId) -> Result<(), SchedError> {
-        self.known(id)?;
-        let slot = self.dests.update(id, |st| st.active_conns += 1);
-        self.load_changed(slot);
+        let was = self.known(id)?.overloaded;
+        let slot = self.dests.update(id, |st| {
+            st.active_conns += 1;
+            st.bind_overload();
+        });
+        self.load_changed(slot, was != self.dests.state(id).overloaded);
         Ok(())
     }
 
@@ -428,7 +449,7 @@ impl Scheduler {
             st.active_conns -= 1;
             st.inactive_conns += 1;
         });
-        self.load_changed(slot);
+        self.load_changed(slot, false);
         Ok(())
     }
 
@@ -444,14 +465,16 @@ impl Scheduler {
             let which = if was_active { "active" } else { "inactive" };
             return Err(SchedError::NoSuchConnection(id, which));
         }
+        let was = st.overloaded;
         let slot = self.dests.update(id, |st| {
             if was_active {
                 st.active_conns -= 1;
             } else {
                 st.inactive_conns -= 1;
             }
+            st.unbind_overload();
         });
-        self.load_changed(slot);
+        self.load_changed(slot, was != self.dests.state(id).overloaded);
         Ok(())
     }
 
@@ -507,8 +530,8 @@ impl Scheduler {
     }
 
     #[inline]
-    fn load_changed(&mut self, slot: Option<usize>) {
-        if self.tracks_load {
+    fn load_changed(&mut self, slot: Option<usize>, flag_flipped: bool) {
+        if self.tracks_load || flag_flipped {
             if let Some(slot) = slot {
                 self.policy.refresh(&self.dests, slot);
             }

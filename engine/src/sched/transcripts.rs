@@ -420,6 +420,35 @@ fn persistence_sends_a_client_network_back_to_its_server() {
 }
 
 #[test]
+fn thresholds_drive_the_overload_flag_like_bind_and_unbind() {
+    for mut s in both(Algorithm::Rr) {
+        let a = add(&mut s, 1, 1);
+        let b = add(&mut s, 2, 1);
+        s.set_thresholds(b, 2, 0).unwrap();
+        // List b, a. rr: b, a, b: b reaches 2 connections = upper → overloaded.
+        assert_eq!(pick_open(&mut s), b);
+        assert_eq!(pick_open(&mut s), a);
+        assert_eq!(pick_open(&mut s), b);
+        assert!(s.dest(b).unwrap().overloaded);
+        assert_eq!(pick_open(&mut s), a);
+        assert_eq!(pick_open(&mut s), a, "b is skipped while overloaded");
+        // No lower threshold: cleared below 3/4 of upper, i.e. total * 4 < 6 → total 1.
+        s.on_conn_close(b, true).unwrap();
+        assert!(!s.dest(b).unwrap().overloaded);
+        assert_eq!(pick(&mut s), Some(b));
+        // A lower threshold of 1 clears only at 0; raising the upper one clears at once.
+        s.on_conn_open(b).unwrap();
+        s.set_thresholds(b, 2, 1).unwrap();
+        assert!(s.dest(b).unwrap().overloaded);
+        s.on_conn_inactive(b).unwrap();
+        s.on_conn_close(b, false).unwrap();
+        assert!(s.dest(b).unwrap().overloaded, "total 1 is not < lower 1");
+        s.set_thresholds(b, 5, 1).unwrap();
+        assert!(!s.dest(b).unwrap().overloaded);
+    }
+}
+
+#[test]
 fn misuse_is_a_typed_error() {
     let mut s = Scheduler::new(SchedConfig::new(Algorithm::Wlc)).unwrap();
     let a = add(&mut s, 1, 1);
