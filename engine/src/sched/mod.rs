@@ -39,7 +39,6 @@
 //! file says which kernel details it reproduces.
 
 use core::fmt;
-use core::net::IpAddr;
 use core::str::FromStr;
 
 use crate::time::{Duration, Instant};
@@ -51,6 +50,7 @@ mod index;
 mod lc;
 mod locality;
 mod mh;
+mod options;
 mod persist;
 mod rr;
 mod twos;
@@ -60,6 +60,7 @@ mod weighted;
 mod transcripts;
 
 pub use dest::{DestId, DestSpec, DestState};
+pub use options::{Implementation, Packet, RandomSource, SchedConfig, SchedError, SchedFlags};
 pub use persist::{Netmask, PersistenceConfig};
 
 use dest::Dests;
@@ -158,122 +159,6 @@ impl FromStr for Algorithm {
             .into_iter()
             .find(|a| a.as_str() == s)
             .ok_or_else(|| UnknownAlgorithm(s.to_string()))
-    }
-}
-
-/// Which implementation of the kernel's loops a [`Scheduler`] runs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Implementation {
-    /// Slot-indexed trees: O(log n) or O(1) per decision and per event.
-    #[default]
-    Indexed,
-    /// The kernel's loops as written: O(n) per decision for lc, wlc, sed, nq, fo, ovf,
-    /// twos and lblc/lblcr misses. The reference the indexed one is tested against.
-    Scan,
-}
-
-/// The service's scheduler flags (`ipvsadm -b`): `SCHED1` is sh-fallback / mh-fallback,
-/// `SCHED2` is sh-port / mh-port. Other schedulers ignore them, as the kernel does.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct SchedFlags {
-    /// sh-fallback / mh-fallback: when the hashed server is unavailable, probe onwards.
-    pub fallback: bool,
-    /// sh-port / mh-port: hash the client's source port as well as its address.
-    pub port: bool,
-}
-
-/// How to build a [`Scheduler`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SchedConfig {
-    /// The kernel scheduler to model.
-    pub algorithm: Algorithm,
-    /// Indexed (fast, default) or the kernel's plain scan.
-    pub implementation: Implementation,
-    /// sh/mh flags.
-    pub flags: SchedFlags,
-    /// mh lookup table size: a prime (kernel default 4093; the kernel offers 251 ... 131071).
-    pub mh_table_size: u32,
-    /// lblc/lblcr `lblc_expiration` / `lblcr_expiration` sysctl (default 24 h).
-    pub locality_expiration: Duration,
-    /// Persistent service (`ipvsadm -p TIMEOUT -M NETMASK`), or `None`.
-    pub persistence: Option<PersistenceConfig>,
-}
-
-impl SchedConfig {
-    /// Kernel defaults for `algorithm`: indexed, no flags, mh table 4093, 24 h locality
-    /// expiration, not persistent.
-    pub fn new(algorithm: Algorithm) -> Self {
-        SchedConfig {
-            algorithm,
-            implementation: Implementation::Indexed,
-            flags: SchedFlags::default(),
-            mh_table_size: mh::DEFAULT_TABLE_SIZE,
-            locality_expiration: Duration::from_secs(24 * 60 * 60),
-            persistence: None,
-        }
-    }
-    /// The same configuration with another implementation.
-    pub fn with_implementation(mut self, implementation: Implementation) -> Self {
-        self.implementation = implementation;
-        self
-    }
-}
-
-/// The part of a new connection's first packet the schedulers look at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Packet {
-    /// Client address (sh, mh, persistence).
-    pub src_addr: IpAddr,
-    /// Client port (sh-port, mh-port).
-    pub src_port: u16,
-    /// Address the client connected to (dh, lblc, lblcr).
-    pub dst_addr: IpAddr,
-    /// Port the client connected to.
-    pub dst_port: u16,
-}
-
-impl Packet {
-    /// A packet from `src_addr:src_port` to `dst_addr:dst_port`.
-    pub fn new(src_addr: IpAddr, src_port: u16, dst_addr: IpAddr, dst_port: u16) -> Self {
-        Packet {
-            src_addr,
-            src_port,
-            dst_addr,
-            dst_port,
-        }
-    }
-}
-
-/// Caller misuse of a [`Scheduler`].
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum SchedError {
-    /// No destination with this id was ever added.
-    #[error("unknown destination {0:?}")]
-    UnknownDest(DestId),
-    /// The destination was removed from the service.
-    #[error("destination {0:?} was removed")]
-    RemovedDest(DestId),
-    /// Weights are the kernel's `int`: at most `i32::MAX`.
-    #[error("weight {0} is larger than the kernel allows ({max})", max = i32::MAX)]
-    WeightTooLarge(u32),
-    /// The connection event does not match the destination's counters.
-    #[error("destination {0:?} has no {1} connection to end")]
-    NoSuchConnection(DestId, &'static str),
-    /// mh needs a prime table size of at least 2.
-    #[error("mh table size {0} is not a prime")]
-    TableSizeNotPrime(u32),
-}
-
-/// A source of random numbers for twos (`get_random_u32()` in the kernel). Implemented for
-/// every `rand_core::Rng`; pass a seeded generator for reproducible runs.
-pub trait RandomSource {
-    /// The next uniformly random `u32`.
-    fn next_random_u32(&mut self) -> u32;
-}
-
-impl<R: rand_core::Rng + ?Sized> RandomSource for R {
-    fn next_random_u32(&mut self) -> u32 {
-        self.next_u32()
     }
 }
 
@@ -567,6 +452,23 @@ impl<R: RandomSource + ?Sized> RandomSource for DynRng<'_, R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn service_flags_map_sched1_and_sched2() {
+        let f = SchedFlags::from_service_flags(0x0001 | 0x0008 | 0x0010);
+        assert_eq!(
+            f,
+            SchedFlags {
+                fallback: true,
+                port: true
+            }
+        );
+        assert_eq!(f.to_service_flags(), 0x18);
+        assert_eq!(
+            SchedFlags::from_service_flags(0x0002),
+            SchedFlags::default()
+        );
+    }
 
     #[test]
     fn names_round_trip() {
