@@ -3,8 +3,9 @@
 //! All three are complete binary trees over the destination slots ([`super::dest`]), whose
 //! ascending index is the kernel's list order, so "earliest in the list" is "lowest slot".
 //!
-//! - [`Tournament`]: each node holds the winner of its subtree (its key inline) under the
-//!   cross-multiplied [`Ratio`] order, ties to the lower slot. The kernel's lc/wlc/sed/nq/fo/ovf loops keep the first destination
+//! - [`Tournament`] (binary, [`RatioNode`] keys) and [`Tournament4`] (4-ary, exact
+//!   [`IntNode`] keys): each node holds the winner of its subtree, key inline, ties to the
+//!   lower slot. The kernel's lc/wlc/sed/nq/fo/ovf loops keep the first destination
 //!   and replace it only by a *strictly* better one, i.e. they return the earliest minimum
 //!   of a total preorder; the tournament returns exactly that element, whatever the
 //!   tree's shape, because (key, slot) is a total order.
@@ -150,7 +151,8 @@ impl TreeNode for IntNode {
     }
 }
 
-/// Minimum tournament tree over slots; `None` keys are ineligible leaves.
+/// Minimum tournament tree over slots, binary; `None` keys are ineligible leaves. Used with
+/// [`RatioNode`], whose comparison branches: one comparison per level is cheapest there.
 #[derive(Clone, Debug)]
 pub(crate) struct Tournament<N> {
     cap: usize,
@@ -205,6 +207,92 @@ impl<N: TreeNode> Tournament<N> {
     #[inline]
     pub(crate) fn winner(&self) -> Option<usize> {
         let root = self.nodes[1];
+        root.eligible().then_some(root.slot() as usize)
+    }
+}
+
+/// Minimum tournament tree over slots, 4-ary; `None` keys are ineligible leaves. Used with
+/// [`IntNode`], whose comparison is a branch-free minimum.
+///
+/// The tree is 4-ary (root at 0, children of `i` at `4i + 1 ..= 4i + 4`): an update walk
+/// compares the changed node with the minimum of its three siblings, which does not depend
+/// on the changed node, so each level adds one comparison to the walk's dependency chain
+/// and there are half as many levels as in a binary tree.
+#[derive(Clone, Debug)]
+pub(crate) struct Tournament4<N> {
+    /// Leaves (a power of 4, at least the slot count).
+    cap: usize,
+    /// Index of the first leaf: (cap - 1) / 3.
+    base: usize,
+    nodes: Vec<N>,
+}
+
+impl<N: TreeNode> Tournament4<N> {
+    pub(crate) fn new(cap: usize) -> Self {
+        let mut t = Tournament4 {
+            cap: 1,
+            base: 0,
+            nodes: Vec::new(),
+        };
+        t.rebuild(cap, |_| None);
+        t
+    }
+
+    /// Re-creates the tree for `slots` slots with keys from `key(slot)`. O(slots).
+    pub(crate) fn rebuild(&mut self, slots: usize, mut key: impl FnMut(usize) -> Option<N::Key>) {
+        let mut cap = 1;
+        while cap < slots {
+            cap *= 4;
+        }
+        self.cap = cap;
+        self.base = (cap - 1) / 3;
+        self.nodes.clear();
+        self.nodes.resize(self.base + cap, N::leaf(0, None));
+        for s in 0..cap {
+            let k = if s < slots { key(s) } else { None };
+            self.nodes[self.base + s] = N::leaf(s, k);
+        }
+        for i in (0..self.base).rev() {
+            let c = 4 * i + 1;
+            let (a, b) = (
+                N::better(self.nodes[c], self.nodes[c + 1]),
+                N::better(self.nodes[c + 2], self.nodes[c + 3]),
+            );
+            self.nodes[i] = N::better(a, b);
+        }
+    }
+
+    /// Sets one slot's key. O(log4 cap), stopping early once a subtree's winner is an
+    /// unchanged other leaf (then no ancestor can change).
+    pub(crate) fn set(&mut self, slot: usize, key: Option<N::Key>) {
+        debug_assert!(slot < self.cap);
+        let me = slot as u32;
+        let mut i = self.base + slot;
+        let mut cur = N::leaf(slot, key);
+        self.nodes[i] = cur;
+        while i > 0 {
+            let p = (i - 1) / 4;
+            let c = 4 * p + 1;
+            let k = i - c;
+            // The three siblings, in any order: `better` is a total-order minimum.
+            let s1 = self.nodes[c + ((k + 1) & 3)];
+            let s2 = self.nodes[c + ((k + 2) & 3)];
+            let s3 = self.nodes[c + ((k + 3) & 3)];
+            let new = N::better(cur, N::better(N::better(s1, s2), s3));
+            let old = self.nodes[p];
+            self.nodes[p] = new;
+            if new.slot() == old.slot() && old.slot() != me {
+                break;
+            }
+            cur = new;
+            i = p;
+        }
+    }
+
+    /// The earliest slot holding the minimum key, if any leaf is eligible.
+    #[inline]
+    pub(crate) fn winner(&self) -> Option<usize> {
+        let root = self.nodes[0];
         root.eligible().then_some(root.slot() as usize)
     }
 }
@@ -406,7 +494,7 @@ mod tests {
             Some(9),
             None,
         ];
-        let mut a: Tournament<IntNode> = Tournament::new(8);
+        let mut a: Tournament4<IntNode> = Tournament4::new(8);
         let mut b: Tournament<RatioNode> = Tournament::new(8);
         a.rebuild(8, |s| keys[s]);
         b.rebuild(8, |s| keys[s].map(|n| Ratio { num: n, den: 1 }));

@@ -17,7 +17,7 @@
 //! server ties, so the earliest wins, and 0 is below any busy ratio) else as sed.
 
 use super::dest::{DestId, DestState, Dests};
-use super::index::{IntNode, Ratio, RatioNode, Tournament};
+use super::index::{IntNode, Ratio, RatioNode, Tournament, Tournament4};
 use super::{Instant, Packet, Policy, RandomSource};
 
 /// Which of the four least-connection schedulers.
@@ -37,7 +37,7 @@ pub(crate) struct LeastConn {
     /// wlc, sed, nq: rational keys.
     tree: Tournament<RatioNode>,
     /// lc: integer keys (the overhead), compared exactly without ratios.
-    int_tree: Tournament<IntNode>,
+    int_tree: Tournament4<IntNode>,
 }
 
 /// wlc's comparison key for a destination, or `None` if wlc's scan would never pick it
@@ -76,7 +76,7 @@ impl LeastConn {
             kind,
             indexed,
             tree: Tournament::new(16),
-            int_tree: Tournament::new(16),
+            int_tree: Tournament4::new(16),
         }
     }
 

@@ -290,7 +290,9 @@ impl Scheduler {
     /// From then on connection events drive the overload flag as the kernel does: a new
     /// connection sets it when active + inactive reaches `upper`; an ended one clears it
     /// below `lower`, or below 3/4 of `upper` without a lower threshold. Like
-    /// `__ip_vs_update_dest`, a new upper threshold of 0 or above the old one clears it now.
+    /// `__ip_vs_update_dest`, a new upper threshold of 0 or above the old one clears it now,
+    /// and the scheduler's `upd_dest` hook runs (wrr restarts from the list head, sh/mh
+    /// rebuild), as for any `ipvsadm -e`.
     pub fn set_thresholds(&mut self, id: DestId, upper: u32, lower: u32) -> Result<(), SchedError> {
         let slot = self.in_list(id)?;
         self.dests.update(id, |st| {
@@ -301,6 +303,8 @@ impl Scheduler {
             st.lower_threshold = lower;
         });
         self.policy.refresh(&self.dests, slot);
+        // Any `ipvsadm -e` goes through __ip_vs_update_dest, which calls upd_dest.
+        self.policy.dest_updated(&self.dests, id);
         Ok(())
     }
 

@@ -5,11 +5,11 @@
 //! - ovf: skip overloaded, weight 0, or `activeconns > weight` (so activeconns == weight
 //!   still qualifies); the first destination with the highest weight (`!h || w > hw`).
 //!
-//! Indexed: a [`Tournament`] keyed by the integer `u32::MAX - weight` (smaller for
+//! Indexed: a [`Tournament4`] keyed by the integer `u32::MAX - weight` (smaller for
 //! heavier), ties to the earlier slot.
 
 use super::dest::{DestId, DestState, Dests};
-use super::index::{IntNode, Tournament};
+use super::index::{IntNode, Tournament4};
 use super::{Instant, Packet, Policy, RandomSource};
 
 /// fo or ovf.
@@ -24,7 +24,7 @@ pub(crate) enum Kind {
 pub(crate) struct Heaviest {
     kind: Kind,
     indexed: bool,
-    tree: Tournament<IntNode>,
+    tree: Tournament4<IntNode>,
 }
 
 impl Heaviest {
@@ -32,7 +32,7 @@ impl Heaviest {
         Heaviest {
             kind,
             indexed,
-            tree: Tournament::new(16),
+            tree: Tournament4::new(16),
         }
     }
 
