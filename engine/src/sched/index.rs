@@ -1,0 +1,548 @@
+//! Slot-indexed trees that turn the kernel's O(n) list scans into O(log n) queries.
+//!
+//! All three are complete binary trees over the destination slots ([`super::dest`]), whose
+//! ascending index is the kernel's list order, so "earliest in the list" is "lowest slot".
+//!
+//! - [`Tournament`] (binary, [`RatioNode`] keys) and [`Tournament4`] (4-ary, exact
+//!   [`IntNode`] keys): each node holds the winner of its subtree, key inline, ties to the
+//!   lower slot. The kernel's lc/wlc/sed/nq/fo/ovf loops keep the first destination
+//!   and replace it only by a *strictly* better one, i.e. they return the earliest minimum
+//!   of a total preorder; the tournament returns exactly that element, whatever the
+//!   tree's shape, because (key, slot) is a total order.
+//! - [`MaxTree`]: "first slot at or after `s` whose value is at least `t`" (rr, wrr).
+//! - [`SumTree`]: "first slot whose prefix sum reaches `t`" (twos' weighted picks).
+
+use core::cmp::Ordering;
+
+/// A load per weight, compared by cross-multiplication as the kernel does
+/// (`loh * dest->weight > doh * least->weight`), never by division.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Ratio {
+    pub(crate) num: u64,
+    pub(crate) den: u64,
+}
+
+impl Ord for Ratio {
+    fn cmp(&self, other: &Self) -> Ordering {
+        let l = u128::from(self.num) * u128::from(other.den);
+        let r = u128::from(other.num) * u128::from(self.den);
+        l.cmp(&r)
+    }
+}
+impl PartialOrd for Ratio {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl PartialEq for Ratio {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Ratio {}
+
+/// A tournament node type: a leaf key plus its slot, and the order between nodes.
+pub(crate) trait TreeNode: Copy {
+    /// What a leaf is keyed by.
+    type Key: Copy;
+    /// A leaf for `slot`; `None` = ineligible (loses to every eligible leaf).
+    fn leaf(slot: usize, key: Option<Self::Key>) -> Self;
+    /// The better (smaller key, then lower slot) of two nodes.
+    fn better(a: Self, b: Self) -> Self;
+    /// The node's slot.
+    fn slot(&self) -> u32;
+    /// Whether the node is an eligible leaf's.
+    fn eligible(&self) -> bool;
+}
+
+/// A [`Ratio`]-keyed node. The key is kept both exactly (`num / den`) and as the correctly
+/// rounded quotient `q`. Rounding is monotone, so `q(a) < q(b)` implies `a < b` exactly;
+/// only equal quotients need the exact cross-multiplication. Ineligible leaves hold a
+/// sentinel (`q` = +inf).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct RatioNode {
+    q: f64,
+    num: u64,
+    den: u32,
+    slot: u32,
+}
+
+impl TreeNode for RatioNode {
+    type Key = Ratio;
+
+    fn leaf(slot: usize, key: Option<Ratio>) -> Self {
+        match key {
+            Some(k) => {
+                // Exact conversions: num < 2^53, den <= i32::MAX.
+                debug_assert!(k.num < 1 << 53 && k.den > 0 && k.den <= u64::from(u32::MAX));
+                RatioNode {
+                    // Via i64: one cvtsi2sd each (num < 2^53, den < 2^32 are exact).
+                    q: (k.num as i64) as f64 / (k.den as i64) as f64,
+                    num: k.num,
+                    den: k.den as u32,
+                    slot: slot as u32,
+                }
+            }
+            None => RatioNode {
+                q: f64::INFINITY,
+                num: u64::MAX,
+                den: 1,
+                slot: slot as u32,
+            },
+        }
+    }
+
+    #[inline(always)]
+    fn better(a: Self, b: Self) -> Self {
+        if a.q < b.q {
+            return a;
+        }
+        if b.q < a.q {
+            return b;
+        }
+        let l = u128::from(a.num) * u128::from(b.den);
+        let r = u128::from(b.num) * u128::from(a.den);
+        if (l < r) | ((l == r) & (a.slot < b.slot)) {
+            a
+        } else {
+            b
+        }
+    }
+
+    fn slot(&self) -> u32 {
+        self.slot
+    }
+
+    fn eligible(&self) -> bool {
+        self.q != f64::INFINITY
+    }
+}
+
+/// An integer-keyed node: `key << 32 | slot` in one `u128`, so (key, slot) order is one
+/// branch-free integer minimum. Keys must be below `u64::MAX` (the ineligible sentinel).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct IntNode(u128);
+
+impl TreeNode for IntNode {
+    type Key = u64;
+
+    fn leaf(slot: usize, key: Option<u64>) -> Self {
+        let k = match key {
+            Some(k) => {
+                debug_assert!(k < u64::MAX);
+                k
+            }
+            None => u64::MAX,
+        };
+        IntNode(u128::from(k) << 32 | slot as u128)
+    }
+
+    #[inline(always)]
+    fn better(a: Self, b: Self) -> Self {
+        IntNode(a.0.min(b.0))
+    }
+
+    fn slot(&self) -> u32 {
+        self.0 as u32
+    }
+
+    fn eligible(&self) -> bool {
+        (self.0 >> 32) as u64 != u64::MAX
+    }
+}
+
+/// Minimum tournament tree over slots, binary; `None` keys are ineligible leaves. Used with
+/// [`RatioNode`], whose comparison branches: one comparison per level is cheapest there.
+#[derive(Clone, Debug)]
+pub(crate) struct Tournament<N> {
+    cap: usize,
+    nodes: Vec<N>,
+}
+
+impl<N: TreeNode> Tournament<N> {
+    pub(crate) fn new(cap: usize) -> Self {
+        let mut t = Tournament {
+            cap,
+            nodes: Vec::new(),
+        };
+        t.rebuild(cap, |_| None);
+        t
+    }
+
+    /// Re-creates the tree for `cap` slots with keys from `key(slot)`. O(cap).
+    pub(crate) fn rebuild(&mut self, cap: usize, mut key: impl FnMut(usize) -> Option<N::Key>) {
+        assert!(cap.is_power_of_two());
+        self.cap = cap;
+        self.nodes.clear();
+        self.nodes.resize(2 * cap, N::leaf(0, None));
+        for s in 0..cap {
+            self.nodes[cap + s] = N::leaf(s, key(s));
+        }
+        for i in (1..cap).rev() {
+            self.nodes[i] = N::better(self.nodes[2 * i], self.nodes[2 * i + 1]);
+        }
+    }
+
+    /// Sets one slot's key. O(log cap), stopping early once a subtree's winner is an
+    /// unchanged other leaf (then no ancestor can change).
+    pub(crate) fn set(&mut self, slot: usize, key: Option<N::Key>) {
+        debug_assert!(slot < self.cap);
+        let me = slot as u32;
+        let mut i = self.cap + slot;
+        let mut cur = N::leaf(slot, key);
+        self.nodes[i] = cur;
+        while i > 1 {
+            let new = N::better(cur, self.nodes[i ^ 1]);
+            i /= 2;
+            let old = self.nodes[i];
+            self.nodes[i] = new;
+            if new.slot() == old.slot() && old.slot() != me {
+                break;
+            }
+            cur = new;
+        }
+    }
+
+    /// The earliest slot holding the minimum key, if any leaf is eligible.
+    #[inline]
+    pub(crate) fn winner(&self) -> Option<usize> {
+        let root = self.nodes[1];
+        root.eligible().then_some(root.slot() as usize)
+    }
+}
+
+/// Minimum tournament tree over slots, 4-ary; `None` keys are ineligible leaves. Used with
+/// [`IntNode`], whose comparison is a branch-free minimum.
+///
+/// The tree is 4-ary (root at 0, children of `i` at `4i + 1 ..= 4i + 4`): an update walk
+/// compares the changed node with the minimum of its three siblings, which does not depend
+/// on the changed node, so each level adds one comparison to the walk's dependency chain
+/// and there are half as many levels as in a binary tree.
+#[derive(Clone, Debug)]
+pub(crate) struct Tournament4<N> {
+    /// Leaves (a power of 4, at least the slot count).
+    cap: usize,
+    /// Index of the first leaf: (cap - 1) / 3.
+    base: usize,
+    nodes: Vec<N>,
+}
+
+impl<N: TreeNode> Tournament4<N> {
+    pub(crate) fn new(cap: usize) -> Self {
+        let mut t = Tournament4 {
+            cap: 1,
+            base: 0,
+            nodes: Vec::new(),
+        };
+        t.rebuild(cap, |_| None);
+        t
+    }
+
+    /// Re-creates the tree for `slots` slots with keys from `key(slot)`. O(slots).
+    pub(crate) fn rebuild(&mut self, slots: usize, mut key: impl FnMut(usize) -> Option<N::Key>) {
+        let mut cap = 1;
+        while cap < slots {
+            cap *= 4;
+        }
+        self.cap = cap;
+        self.base = (cap - 1) / 3;
+        self.nodes.clear();
+        self.nodes.resize(self.base + cap, N::leaf(0, None));
+        for s in 0..cap {
+            let k = if s < slots { key(s) } else { None };
+            self.nodes[self.base + s] = N::leaf(s, k);
+        }
+        for i in (0..self.base).rev() {
+            let c = 4 * i + 1;
+            let (a, b) = (
+                N::better(self.nodes[c], self.nodes[c + 1]),
+                N::better(self.nodes[c + 2], self.nodes[c + 3]),
+            );
+            self.nodes[i] = N::better(a, b);
+        }
+    }
+
+    /// Sets one slot's key. O(log4 cap), stopping early once a subtree's winner is an
+    /// unchanged other leaf (then no ancestor can change).
+    pub(crate) fn set(&mut self, slot: usize, key: Option<N::Key>) {
+        debug_assert!(slot < self.cap);
+        let me = slot as u32;
+        let mut i = self.base + slot;
+        let mut cur = N::leaf(slot, key);
+        self.nodes[i] = cur;
+        while i > 0 {
+            let p = (i - 1) / 4;
+            let c = 4 * p + 1;
+            let k = i - c;
+            // The three siblings, in any order: `better` is a total-order minimum.
+            let s1 = self.nodes[c + ((k + 1) & 3)];
+            let s2 = self.nodes[c + ((k + 2) & 3)];
+            let s3 = self.nodes[c + ((k + 3) & 3)];
+            let new = N::better(cur, N::better(N::better(s1, s2), s3));
+            let old = self.nodes[p];
+            self.nodes[p] = new;
+            if new.slot() == old.slot() && old.slot() != me {
+                break;
+            }
+            cur = new;
+            i = p;
+        }
+    }
+
+    /// The earliest slot holding the minimum key, if any leaf is eligible.
+    #[inline]
+    pub(crate) fn winner(&self) -> Option<usize> {
+        let root = self.nodes[0];
+        root.eligible().then_some(root.slot() as usize)
+    }
+}
+
+/// Max tree answering "first slot >= from with value >= t".
+#[derive(Clone, Debug)]
+pub(crate) struct MaxTree {
+    cap: usize,
+    max: Vec<u32>,
+}
+
+impl MaxTree {
+    pub(crate) fn new(cap: usize) -> Self {
+        assert!(cap.is_power_of_two());
+        MaxTree {
+            cap,
+            max: vec![0; 2 * cap],
+        }
+    }
+
+    pub(crate) fn rebuild(&mut self, cap: usize, mut value: impl FnMut(usize) -> u32) {
+        assert!(cap.is_power_of_two());
+        self.cap = cap;
+        self.max.clear();
+        self.max.resize(2 * cap, 0);
+        for s in 0..cap {
+            self.max[cap + s] = value(s);
+        }
+        for i in (1..cap).rev() {
+            self.max[i] = self.max[2 * i].max(self.max[2 * i + 1]);
+        }
+    }
+
+    pub(crate) fn set(&mut self, slot: usize, v: u32) {
+        let mut i = self.cap + slot;
+        self.max[i] = v;
+        i /= 2;
+        while i >= 1 {
+            let m = self.max[2 * i].max(self.max[2 * i + 1]);
+            if self.max[i] == m {
+                break;
+            }
+            self.max[i] = m;
+            i /= 2;
+        }
+    }
+
+    pub(crate) fn value(&self, slot: usize) -> u32 {
+        self.max[self.cap + slot]
+    }
+
+    /// The lowest slot `>= from` whose value is `>= t` (t >= 1).
+    pub(crate) fn first_at_least(&self, from: usize, t: u32) -> Option<usize> {
+        debug_assert!(t >= 1);
+        if from >= self.cap {
+            return None;
+        }
+        // Walk up from the leaf `from`, looking at right siblings, then descend.
+        let mut i = self.cap + from;
+        if self.max[i] >= t {
+            return Some(from);
+        }
+        loop {
+            // Move to the next subtree to the right at this level.
+            while i & 1 == 1 {
+                i /= 2;
+                if i == 0 {
+                    return None;
+                }
+            }
+            i += 1; // right sibling
+            if self.max[i] >= t {
+                break;
+            }
+        }
+        while i < self.cap {
+            i = if self.max[2 * i] >= t {
+                2 * i
+            } else {
+                2 * i + 1
+            };
+        }
+        Some(i - self.cap)
+    }
+}
+
+/// Sum tree answering "first slot whose inclusive prefix sum reaches t".
+#[derive(Clone, Debug)]
+pub(crate) struct SumTree {
+    cap: usize,
+    sum: Vec<u64>,
+}
+
+impl SumTree {
+    pub(crate) fn new(cap: usize) -> Self {
+        assert!(cap.is_power_of_two());
+        SumTree {
+            cap,
+            sum: vec![0; 2 * cap],
+        }
+    }
+
+    pub(crate) fn rebuild(&mut self, cap: usize, mut value: impl FnMut(usize) -> u64) {
+        assert!(cap.is_power_of_two());
+        self.cap = cap;
+        self.sum.clear();
+        self.sum.resize(2 * cap, 0);
+        for s in 0..cap {
+            self.sum[cap + s] = value(s);
+        }
+        for i in (1..cap).rev() {
+            self.sum[i] = self.sum[2 * i] + self.sum[2 * i + 1];
+        }
+    }
+
+    pub(crate) fn set(&mut self, slot: usize, v: u64) {
+        let mut i = self.cap + slot;
+        let old = self.sum[i];
+        if old == v {
+            return;
+        }
+        while i >= 1 {
+            self.sum[i] = self.sum[i] - old + v;
+            i /= 2;
+        }
+    }
+
+    pub(crate) fn total(&self) -> u64 {
+        self.sum[1]
+    }
+
+    /// The lowest slot whose inclusive prefix sum is `>= t`, for `1 <= t <= total`.
+    pub(crate) fn find(&self, mut t: u64) -> Option<usize> {
+        if t == 0 || t > self.total() {
+            return None;
+        }
+        let mut i = 1;
+        while i < self.cap {
+            // Branch-free descent: the direction is a coin flip for the predictor.
+            let left = self.sum[2 * i];
+            let right = usize::from(left < t);
+            t -= left * right as u64;
+            i = 2 * i + right;
+        }
+        Some(i - self.cap)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ratio_compares_like_cross_multiplication() {
+        let a = Ratio { num: 512, den: 2 }; // 256
+        let b = Ratio { num: 768, den: 3 }; // 256
+        let c = Ratio { num: 257, den: 1 };
+        assert_eq!(a, b);
+        assert!(a < c);
+        assert!(c > b);
+    }
+
+    fn r(n: u64) -> Option<Ratio> {
+        Some(Ratio { num: n, den: 1 })
+    }
+
+    #[test]
+    fn tournament_returns_earliest_minimum() {
+        let mut t: Tournament<RatioNode> = Tournament::new(8);
+        let keys = [None, r(5), r(3), r(3), None, r(4), r(9), None];
+        t.rebuild(8, |s| keys[s]);
+        assert_eq!(t.winner(), Some(2));
+        t.set(2, r(7));
+        assert_eq!(t.winner(), Some(3));
+        t.set(3, None);
+        assert_eq!(t.winner(), Some(5));
+        t.set(0, r(4));
+        assert_eq!(t.winner(), Some(0));
+        // 8/2 = 4/1: equal ratios, the lower slot (0) keeps it.
+        t.set(5, Some(Ratio { num: 8, den: 2 }));
+        assert_eq!(t.winner(), Some(0));
+        t.set(0, None);
+        assert_eq!(t.winner(), Some(5));
+        for s in 0..8 {
+            t.set(s, None);
+        }
+        assert_eq!(t.winner(), None);
+    }
+
+    #[test]
+    fn int_tournament_matches_ratio_tournament_on_integers() {
+        let keys = [
+            None,
+            Some(5u64),
+            Some(3),
+            Some(3),
+            None,
+            Some(4),
+            Some(9),
+            None,
+        ];
+        let mut a: Tournament4<IntNode> = Tournament4::new(8);
+        let mut b: Tournament<RatioNode> = Tournament::new(8);
+        a.rebuild(8, |s| keys[s]);
+        b.rebuild(8, |s| keys[s].map(|n| Ratio { num: n, den: 1 }));
+        assert_eq!(a.winner(), Some(2));
+        for (slot, k) in [
+            (2, Some(9)),
+            (3, None),
+            (7, Some(4)),
+            (5, Some(1)),
+            (5, None),
+        ] {
+            a.set(slot, k);
+            b.set(slot, k.map(|n| Ratio { num: n, den: 1 }));
+            assert_eq!(a.winner(), b.winner());
+        }
+        assert_eq!(a.winner(), Some(7));
+        for s in 0..8 {
+            a.set(s, None);
+        }
+        assert_eq!(a.winner(), None);
+    }
+
+    #[test]
+    fn max_tree_finds_first_at_least() {
+        let mut m = MaxTree::new(8);
+        m.rebuild(8, |s| [0, 3, 0, 1, 5, 0, 2, 0][s]);
+        assert_eq!(m.first_at_least(0, 1), Some(1));
+        assert_eq!(m.first_at_least(2, 1), Some(3));
+        assert_eq!(m.first_at_least(2, 4), Some(4));
+        assert_eq!(m.first_at_least(5, 3), None);
+        assert_eq!(m.first_at_least(5, 2), Some(6));
+        m.set(4, 0);
+        assert_eq!(m.first_at_least(0, 4), None);
+        assert_eq!(m.first_at_least(7, 1), None);
+    }
+
+    #[test]
+    fn sum_tree_finds_prefix() {
+        let mut t = SumTree::new(4);
+        t.rebuild(4, |s| [2, 0, 3, 1][s]);
+        assert_eq!(t.total(), 6);
+        assert_eq!(t.find(1), Some(0));
+        assert_eq!(t.find(2), Some(0));
+        assert_eq!(t.find(3), Some(2));
+        assert_eq!(t.find(5), Some(2));
+        assert_eq!(t.find(6), Some(3));
+        assert_eq!(t.find(7), None);
+        t.set(0, 0);
+        assert_eq!(t.find(1), Some(2));
+    }
+}

@@ -1,0 +1,363 @@
+//! lblc and lblcr: locality-based least connections (ip_vs_lblc.c, ip_vs_lblcr.c).
+//!
+//! Both map the packet's *destination* address to a cached server (lblc) or server set
+//! (lblcr). Kernel facts reproduced:
+//! - A miss runs the wlc loop (`__ip_vs_lblc_schedule`) and caches its choice.
+//! - `is_overloaded(dest)`: `dest->activeconns > dest->weight` and some destination in the
+//!   list has `activeconns * 2 < weight` (the overload *flag* is not consulted there).
+//! - lblc hit: the cached server is used iff available, weight > 0 and not `is_overloaded`;
+//!   otherwise wlc picks anew and the entry is repointed. `lastuse` is refreshed on every hit.
+//! - lblcr hit: `ip_vs_dest_set_min` (first available non-overloaded weight>0 member, then
+//!   strictly lower `overhead/weight` among later available non-overloaded members). If the
+//!   set has more than one member and `now` is after `lastmod + expiration`, the
+//!   `ip_vs_dest_set_max` member (weight > 0, most loaded, earliest on ties) is dropped —
+//!   after the min was taken, as in the kernel. If the min is missing or `is_overloaded`,
+//!   wlc picks and the pick joins the set at its head (lastmod = now) unless already there.
+//!
+//! Time: entries are treated as gone once `now >= lastuse + expiration` (the sysctl,
+//! default 24 h); the kernel's 60 s garbage-collection timer granularity is not modelled.
+//! When the cache exceeds the kernel's `max_size` (16 × 1024 entries), entries idle for
+//! `ENTRY_TIMEOUT` (6 min) are swept, as the kernel's timer does.
+//! Indexed: the wlc miss is a lazily updated [`Tournament`] lookup and the "some
+//! destination is underloaded" test an O(1) counter. lblcr's server sets are scanned in
+//! both variants, as the kernel does; they only shrink after `expiration` without change,
+//! so under steady load they can grow towards the whole list.
+
+use core::hash::{BuildHasherDefault, Hasher};
+use core::net::IpAddr;
+use std::collections::HashMap;
+
+use super::dest::{DestId, Dests};
+use super::index::{RatioNode, Tournament};
+use super::lc::{wlc_key, wlc_scan};
+use super::{Duration, Instant, Packet, Policy, RandomSource};
+
+/// The kernel's `max_size`: IP_VS_LBLC_TAB_SIZE * 16.
+const MAX_ENTRIES: usize = 1024 * 16;
+/// The kernel's `ENTRY_TIMEOUT` for the over-size sweep.
+const ENTRY_TIMEOUT: Duration = Duration::from_secs(6 * 60);
+
+/// A fixed, seedless hasher (FxHash-style mixing, murmur3 finaliser) so no global
+/// randomness enters the engine.
+#[derive(Default)]
+pub(crate) struct FixedHasher(u64);
+
+impl Hasher for FixedHasher {
+    fn finish(&self) -> u64 {
+        // murmur3's fmix64: spread every input bit over the whole word, so both the bucket
+        // index (low bits) and hashbrown's tag (high bits) are well distributed.
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (self.0.rotate_left(5) ^ u64::from(n)).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+    fn write_u128(&mut self, n: u128) {
+        self.write_u64(n as u64);
+        self.write_u64((n >> 64) as u64);
+    }
+}
+
+/// An address as one integer map key (IPv4 as its IPv4-mapped IPv6 form): cheaper to hash
+/// than `IpAddr`'s derived `Hash`.
+pub(crate) fn addr_key(addr: IpAddr) -> u128 {
+    match addr {
+        IpAddr::V4(a) => u128::from(a.to_ipv6_mapped()),
+        IpAddr::V6(a) => u128::from(a),
+    }
+}
+
+type Map<V> = HashMap<u128, V, BuildHasherDefault<FixedHasher>>;
+
+/// The shared miss path: wlc, scanned or indexed, plus the underloaded test.
+///
+/// Misses are rare next to connection events, so the indexed wlc tree is updated lazily:
+/// events only mark their slot dirty (O(1), coalescing repeated events on one server) and
+/// a miss applies the dirty slots first — or rebuilds the tree when that is cheaper.
+#[derive(Debug)]
+struct Miss {
+    indexed: bool,
+    tree: Tournament<RatioNode>,
+    dirty: Vec<u32>,
+    is_dirty: Vec<bool>,
+}
+
+impl Miss {
+    fn new(indexed: bool) -> Self {
+        Miss {
+            indexed,
+            tree: Tournament::new(16),
+            dirty: Vec::new(),
+            is_dirty: vec![false; 16],
+        }
+    }
+    fn rebuild(&mut self, d: &Dests) {
+        if self.indexed {
+            let keys: Vec<_> = (0..d.capacity())
+                .map(|s| d.at(s).and_then(|id| wlc_key(d.state(id))))
+                .collect();
+            self.tree.rebuild(d.capacity(), |s| keys[s]);
+            self.dirty.clear();
+            self.is_dirty.clear();
+            self.is_dirty.resize(d.capacity(), false);
+        }
+    }
+    fn refresh(&mut self, _d: &Dests, slot: usize) {
+        if self.indexed && !self.is_dirty[slot] {
+            self.is_dirty[slot] = true;
+            self.dirty.push(slot as u32);
+        }
+    }
+    fn wlc(&mut self, d: &Dests) -> Option<DestId> {
+        if !self.indexed {
+            return wlc_scan(d);
+        }
+        if self.dirty.len() > d.capacity() / 8 {
+            self.rebuild(d);
+        } else {
+            for &slot in &self.dirty {
+                let slot = slot as usize;
+                self.is_dirty[slot] = false;
+                self.tree
+                    .set(slot, d.at(slot).and_then(|id| wlc_key(d.state(id))));
+            }
+            self.dirty.clear();
+        }
+        self.tree.winner().and_then(|s| d.at(s))
+    }
+    /// The kernel's `is_overloaded(dest, svc)`.
+    fn is_overloaded(&self, d: &Dests, id: DestId) -> bool {
+        let st = d.state(id);
+        if st.active_conns <= st.weight {
+            return false;
+        }
+        if self.indexed {
+            d.underloaded > 0
+        } else {
+            d.iter().any(|o| d.state(o).underloaded())
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct LblcEntry {
+    dest: DestId,
+    lastuse: Instant,
+}
+
+fn expired(lastuse: Instant, expiration: Duration, now: Instant) -> bool {
+    lastuse.checked_add(expiration).is_some_and(|t| now >= t)
+}
+
+/// Sweeps idle entries once the cache passes the kernel's size limit.
+fn sweep<V>(map: &mut Map<V>, now: Instant, lastuse: impl Fn(&V) -> Instant, next: &mut usize) {
+    if map.len() > MAX_ENTRIES && map.len() >= *next {
+        map.retain(|_, v| !expired(lastuse(v), ENTRY_TIMEOUT, now));
+        *next = (map.len() * 2).max(MAX_ENTRIES);
+    }
+}
+
+/// Locality-based least connections.
+#[derive(Debug)]
+pub(crate) struct Lblc {
+    expiration: Duration,
+    miss: Miss,
+    cache: Map<LblcEntry>,
+    next_sweep: usize,
+}
+
+impl Lblc {
+    pub(crate) fn new(expiration: Duration, indexed: bool) -> Self {
+        Lblc {
+            expiration,
+            miss: Miss::new(indexed),
+            cache: Map::default(),
+            next_sweep: MAX_ENTRIES,
+        }
+    }
+}
+
+impl Policy for Lblc {
+    fn rebuild(&mut self, d: &Dests) {
+        self.miss.rebuild(d);
+    }
+    fn refresh(&mut self, d: &Dests, slot: usize) {
+        self.miss.refresh(d, slot);
+    }
+    fn schedule(
+        &mut self,
+        d: &Dests,
+        now: Instant,
+        pkt: &Packet,
+        _rng: &mut dyn RandomSource,
+    ) -> Option<DestId> {
+        let key = addr_key(pkt.dst_addr);
+        let exp = self.expiration;
+        let mut stale = false;
+        if let Some(en) = self.cache.get_mut(&key) {
+            if expired(en.lastuse, exp, now) {
+                stale = true;
+            } else {
+                en.lastuse = now;
+                let st = d.state(en.dest);
+                if st.available && st.weight > 0 && !self.miss.is_overloaded(d, en.dest) {
+                    return Some(en.dest);
+                }
+            }
+        }
+        if stale {
+            self.cache.remove(&key);
+        }
+        let dest = self.miss.wlc(d)?;
+        self.cache
+            .entry(key)
+            .and_modify(|e| e.dest = dest)
+            .or_insert(LblcEntry { dest, lastuse: now });
+        sweep(&mut self.cache, now, |e| e.lastuse, &mut self.next_sweep);
+        Some(dest)
+    }
+}
+
+#[derive(Clone, Debug)]
+struct LblcrEntry {
+    /// Head first, as `list_add_rcu` builds it.
+    set: Vec<DestId>,
+    lastmod: Instant,
+    lastuse: Instant,
+}
+
+/// `ip_vs_dest_set_min`.
+fn set_min(d: &Dests, set: &[DestId]) -> Option<DestId> {
+    let ok = |id: DestId| {
+        let st = d.state(id);
+        !st.overloaded && st.weight > 0 && st.available
+    };
+    let start = set.iter().position(|&id| ok(id))?;
+    let mut least = set[start];
+    let mut loh = d.state(least).overhead();
+    for &id in &set[start + 1..] {
+        let st = d.state(id);
+        if st.overloaded {
+            continue;
+        }
+        let doh = st.overhead();
+        if u128::from(loh) * u128::from(st.weight)
+            > u128::from(doh) * u128::from(d.state(least).weight)
+            && st.available
+        {
+            least = id;
+            loh = doh;
+        }
+    }
+    Some(least)
+}
+
+/// `ip_vs_dest_set_max`.
+fn set_max(d: &Dests, set: &[DestId]) -> Option<DestId> {
+    let start = set.iter().position(|&id| d.state(id).weight > 0)?;
+    let mut most = set[start];
+    let mut moh = d.state(most).overhead();
+    for &id in &set[start + 1..] {
+        let st = d.state(id);
+        let doh = st.overhead();
+        if u128::from(moh) * u128::from(st.weight)
+            < u128::from(doh) * u128::from(d.state(most).weight)
+            && st.weight > 0
+        {
+            most = id;
+            moh = doh;
+        }
+    }
+    Some(most)
+}
+
+/// Locality-based least connections with replication.
+#[derive(Debug)]
+pub(crate) struct Lblcr {
+    expiration: Duration,
+    miss: Miss,
+    cache: Map<LblcrEntry>,
+    next_sweep: usize,
+}
+
+impl Lblcr {
+    pub(crate) fn new(expiration: Duration, indexed: bool) -> Self {
+        Lblcr {
+            expiration,
+            miss: Miss::new(indexed),
+            cache: Map::default(),
+            next_sweep: MAX_ENTRIES,
+        }
+    }
+}
+
+impl Policy for Lblcr {
+    fn rebuild(&mut self, d: &Dests) {
+        self.miss.rebuild(d);
+    }
+    fn refresh(&mut self, d: &Dests, slot: usize) {
+        self.miss.refresh(d, slot);
+    }
+    fn schedule(
+        &mut self,
+        d: &Dests,
+        now: Instant,
+        pkt: &Packet,
+        _rng: &mut dyn RandomSource,
+    ) -> Option<DestId> {
+        let key = addr_key(pkt.dst_addr);
+        let exp = self.expiration;
+        if self
+            .cache
+            .get(&key)
+            .is_some_and(|e| expired(e.lastuse, exp, now))
+        {
+            self.cache.remove(&key);
+        }
+        if let Some(en) = self.cache.get_mut(&key) {
+            en.lastuse = now;
+            let dest = set_min(d, &en.set);
+            let stale = en.lastmod.checked_add(exp).is_some_and(|t| now > t);
+            if en.set.len() > 1 && stale {
+                if let Some(m) = set_max(d, &en.set) {
+                    en.set.retain(|&x| x != m);
+                    en.lastmod = now;
+                }
+            }
+            if let Some(dest) = dest {
+                if !self.miss.is_overloaded(d, dest) {
+                    return Some(dest);
+                }
+            }
+            let dest = self.miss.wlc(d)?;
+            if !en.set.contains(&dest) {
+                en.set.insert(0, dest);
+                en.lastmod = now;
+            }
+            return Some(dest);
+        }
+        let dest = self.miss.wlc(d)?;
+        self.cache.insert(
+            key,
+            LblcrEntry {
+                set: vec![dest],
+                lastmod: now,
+                lastuse: now,
+            },
+        );
+        sweep(&mut self.cache, now, |e| e.lastuse, &mut self.next_sweep);
+        Some(dest)
+    }
+}
