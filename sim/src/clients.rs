@@ -10,12 +10,17 @@
 //! [`REACHABLE`], then re-resolved by asking the segment (every host holding the address answers;
 //! the last answer wins, drawn from the seed).
 
-use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::collections::{BTreeMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr};
 
-use piranha_engine::ipvs::{DestKey, ServiceEntry, ServiceKey};
+use piranha_engine::ipvs::{DestKey, Service, ServiceEntry, ServiceFlags, ServiceKey};
+use piranha_engine::sched::{
+    DestId, DestSpec, Packet, PersistenceConfig, SchedConfig, SchedFlags, Scheduler,
+};
 use piranha_engine::time::{Duration, Instant};
 use piranha_engine::wire::arp::{self, Mac};
+use rand_chacha::ChaCha8Rng;
+use rand_core::SeedableRng;
 
 /// How long a learned entry is trusted (Linux `base_reachable_time`).
 pub const REACHABLE: Duration = Duration::from_secs(30);
@@ -76,21 +81,176 @@ impl Client {
 }
 
 /// Places a new connection on one destination of a service, as the kernel's scheduler does.
-/// The simulator uses [`WeightedRoundRobin`]; `engine::sched` plugs in here once it lands.
 pub trait Placer: Send {
-    /// The destination for a new connection (None: no destination has weight).
-    fn place(&mut self, service: &ServiceKey, entry: &ServiceEntry) -> Option<DestKey>;
+    /// The destination for a new connection from `client` on `router` (None: no destination
+    /// can take it).
+    fn place(
+        &mut self,
+        now: Instant,
+        router: usize,
+        service: &ServiceKey,
+        entry: &ServiceEntry,
+        client: (IpAddr, u16),
+    ) -> Option<DestKey>;
+}
+
+/// Connections each (router, service) keeps open before the oldest ends: enough that the
+/// connection-counting schedulers (lc, wlc, sed, nq, lblc...) see real, uneven load.
+const OPEN_CONNECTIONS_MAX: usize = 64;
+
+/// One router's kernel scheduler for one service, kept in step with the router's IPVS table.
+struct ServiceScheduler {
+    scheduler: Scheduler,
+    /// The table's destinations as the scheduler knows them.
+    ids: BTreeMap<DestKey, DestId>,
+    /// Open connections, oldest first.
+    open: VecDeque<DestId>,
+    /// The service settings this scheduler was built for (a change rebuilds it).
+    built_for: Service,
+}
+
+/// The kernel's own scheduling (`engine::sched`) per router and service: the scheduler named
+/// in the router's table, persistence and scheduler flags included, fed the table's weights and
+/// the connections it placed. A failover starts the new router's scheduler from its own state,
+/// as the kernel does.
+pub struct KernelPlacer {
+    schedulers: BTreeMap<(usize, ServiceKey), ServiceScheduler>,
+    rng: ChaCha8Rng,
+}
+
+impl KernelPlacer {
+    /// A placer whose random choices (twos) come from `seed`.
+    pub fn new(seed: u64) -> KernelPlacer {
+        KernelPlacer {
+            schedulers: BTreeMap::new(),
+            rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5c4e_d01e),
+        }
+    }
+}
+
+fn sched_config(service: &Service) -> SchedConfig {
+    let mut config = SchedConfig::new(service.scheduler);
+    config.flags = SchedFlags::from_service_flags(service.flags.0);
+    if service.flags.contains(ServiceFlags::PERSISTENT) {
+        let mut p = PersistenceConfig::new(Duration::from_secs(u64::from(service.timeout_s)));
+        p.expire_quiescent_template = true;
+        if let ServiceKey::Addr {
+            addr: IpAddr::V4(_),
+            ..
+        } = service.key
+        {
+            p.netmask.v4 = Ipv4Addr::from(service.netmask);
+        }
+        config.persistence = Some(p);
+    }
+    config
+}
+
+impl ServiceScheduler {
+    fn new(service: &Service) -> Option<ServiceScheduler> {
+        Some(ServiceScheduler {
+            scheduler: Scheduler::new(sched_config(service)).ok()?,
+            ids: BTreeMap::new(),
+            open: VecDeque::new(),
+            built_for: service.clone(),
+        })
+    }
+
+    /// Follow the table: new destinations added, vanished ones removed, weights updated.
+    fn sync(&mut self, entry: &ServiceEntry) {
+        let gone: Vec<DestKey> = self
+            .ids
+            .keys()
+            .filter(|k| !entry.dests.contains_key(k))
+            .copied()
+            .collect();
+        for k in gone {
+            if let Some(id) = self.ids.remove(&k) {
+                let _ = self.scheduler.remove_dest(id);
+            }
+        }
+        for (k, d) in &entry.dests {
+            match self.ids.get(k) {
+                Some(&id) => {
+                    if self
+                        .scheduler
+                        .dest(id)
+                        .is_some_and(|st| st.weight != d.weight)
+                    {
+                        let _ = self.scheduler.set_weight(id, d.weight);
+                    }
+                }
+                None => {
+                    let spec = DestSpec {
+                        addr: d.addr,
+                        port: d.port,
+                        weight: d.weight,
+                    };
+                    if let Ok(id) = self.scheduler.add_dest(spec) {
+                        self.ids.insert(*k, id);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Placer for KernelPlacer {
+    fn place(
+        &mut self,
+        now: Instant,
+        router: usize,
+        service: &ServiceKey,
+        entry: &ServiceEntry,
+        client: (IpAddr, u16),
+    ) -> Option<DestKey> {
+        let slot = (router, *service);
+        if self
+            .schedulers
+            .get(&slot)
+            .is_some_and(|s| s.built_for != entry.service)
+        {
+            self.schedulers.remove(&slot);
+        }
+        if !self.schedulers.contains_key(&slot) {
+            self.schedulers
+                .insert(slot, ServiceScheduler::new(&entry.service)?);
+        }
+        let s = self.schedulers.get_mut(&slot)?;
+        s.sync(entry);
+        let (dst_addr, dst_port) = match service {
+            ServiceKey::Addr { addr, port, .. } => (*addr, *port),
+            ServiceKey::Fwmark { .. } => (client.0, 0),
+        };
+        let pkt = Packet::new(client.0, client.1, dst_addr, dst_port);
+        let id = s.scheduler.schedule(now, &pkt, &mut self.rng)?;
+        let _ = s.scheduler.on_conn_open(id);
+        s.open.push_back(id);
+        if s.open.len() > OPEN_CONNECTIONS_MAX {
+            if let Some(old) = s.open.pop_front() {
+                let _ = s.scheduler.on_conn_close(old, true);
+            }
+        }
+        s.ids.iter().find(|(_, v)| **v == id).map(|(k, _)| *k)
+    }
 }
 
 /// Weighted round-robin over destinations with weight > 0 (weight-0 ones, quiesced, get no
-/// new connections — the kernel's rule for every scheduler).
+/// new connections — the kernel's rule for every scheduler). A reference placer for tests.
 #[derive(Debug, Default)]
 pub struct WeightedRoundRobin {
     next: BTreeMap<ServiceKey, u64>,
 }
 
 impl Placer for WeightedRoundRobin {
-    fn place(&mut self, service: &ServiceKey, entry: &ServiceEntry) -> Option<DestKey> {
+    fn place(
+        &mut self,
+        _now: Instant,
+        _router: usize,
+        service: &ServiceKey,
+        entry: &ServiceEntry,
+        _client: (IpAddr, u16),
+    ) -> Option<DestKey> {
         let total: u64 = entry.dests.values().map(|d| u64::from(d.weight)).sum();
         if total == 0 {
             return None;

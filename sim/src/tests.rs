@@ -7,7 +7,7 @@ use piranha_engine::sched::Algorithm;
 use piranha_engine::time::{Duration, Instant};
 use piranha_engine::wire::arp::{self, Mac};
 
-use crate::clients::{Client, Placer, WeightedRoundRobin, LOCKTIME, REACHABLE};
+use crate::clients::{Client, KernelPlacer, Placer, WeightedRoundRobin, LOCKTIME, REACHABLE};
 use crate::faults::{parse_duration, Fault};
 use crate::world::Clock;
 
@@ -90,16 +90,44 @@ fn weighted_round_robin_follows_weights_and_skips_quiesced() {
         let d = Dest::new(ip.parse().unwrap(), 80, Forwarding::Masq, w);
         entry.dests.insert(d.key(), d);
     }
+    let client = ("203.0.113.10".parse().unwrap(), 40000);
     let mut p = WeightedRoundRobin::default();
     let picks: Vec<String> = (0..6)
-        .map(|_| p.place(&key, &entry).unwrap().addr.to_string())
+        .map(|_| {
+            p.place(Instant::ZERO, 0, &key, &entry, client)
+                .unwrap()
+                .addr
+                .to_string()
+        })
         .collect();
     assert_eq!(picks.iter().filter(|a| *a == "10.0.0.1").count(), 2);
     assert_eq!(picks.iter().filter(|a| *a == "10.0.0.2").count(), 4);
+    // The kernel's wlc with every connection still open keeps active/weight level: 1:2, and
+    // the quiesced destination gets nothing.
+    let mut k = KernelPlacer::new(1);
+    let picks: Vec<String> = (0..30)
+        .map(|_| {
+            k.place(Instant::ZERO, 0, &key, &entry, client)
+                .unwrap()
+                .addr
+                .to_string()
+        })
+        .collect();
+    assert_eq!(picks.iter().filter(|a| *a == "10.0.0.1").count(), 10);
+    assert_eq!(picks.iter().filter(|a| *a == "10.0.0.2").count(), 20);
     for d in entry.dests.values_mut() {
         d.weight = 0;
     }
-    assert_eq!(p.place(&key, &entry), None, "all quiesced: no destination");
+    assert_eq!(
+        p.place(Instant::ZERO, 0, &key, &entry, client),
+        None,
+        "all quiesced: no destination"
+    );
+    assert_eq!(
+        k.place(Instant::ZERO, 0, &key, &entry, client),
+        None,
+        "all quiesced: no destination"
+    );
 }
 
 #[test]

@@ -28,13 +28,13 @@ impl World {
         let target = mac.and_then(|m| macs.iter().position(|x| *x == m));
         let faulty = self.active_faults.iter().any(|a| *a);
         let ok = match target {
-            Some(r) => self.place(r, service),
+            Some(r) => self.place(r, service, client),
             None => false,
         };
         self.stats.count_connection(ok, faulty);
     }
 
-    fn place(&mut self, r: usize, service: ServiceKey) -> bool {
+    fn place(&mut self, r: usize, service: ServiceKey, client: usize) -> bool {
         let x = &self.routers[r];
         if !x.host_up || x.paused || self.isolated(r) {
             return false;
@@ -48,7 +48,17 @@ impl World {
         let Some(entry) = x.kernel.get(&service) else {
             return false;
         };
-        let Some(dest) = self.placer.place(&service, entry) else {
+        // Clients live in 203.0.113.0/24 (TEST-NET-3); each connection a new source port.
+        let client = (
+            IpAddr::V4(std::net::Ipv4Addr::new(
+                203,
+                0,
+                113,
+                10 + (client % 200) as u8,
+            )),
+            (1024 + self.connects % 60_000) as u16,
+        );
+        let Some(dest) = self.placer.place(self.now, r, &service, entry, client) else {
             return false;
         };
         let (_, failing_since) = crate::servers::behaviour(self, dest.addr, self.now);

@@ -15,7 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 
 use crate::check::Checker;
-use crate::clients::{Client, Placer, WeightedRoundRobin};
+use crate::clients::{Client, KernelPlacer, Placer};
 use crate::faults::Schedule;
 use crate::report::{Recorder, Stats};
 use crate::SimConfig;
@@ -189,7 +189,7 @@ pub struct World {
     pub(crate) healed: bool,
     incarnation: u64,
     seed: u64,
-    connects: u64,
+    pub(crate) connects: u64,
     pub(crate) dirty: [bool; 2],
     #[cfg(feature = "mutations")]
     mutation: Option<piranha_engine::mutation::Mutation>,
@@ -243,7 +243,7 @@ impl World {
             schedule,
             active_faults: vec![false; n],
             clients: (0..CLIENTS).map(|_| Client::default()).collect(),
-            placer: Box::new(WeightedRoundRobin::default()),
+            placer: Box::new(KernelPlacer::new(seed)),
             checker: Checker::new(&setup),
             rec: Recorder::new(cfg.trace, cfg.timeline),
             stats: Stats::default(),

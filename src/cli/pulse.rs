@@ -50,12 +50,26 @@ enum RoleArg {
     Backup,
 }
 
-/// The kernel IPVS port. THE LINE TO SWITCH when branch `netlink` lands:
-/// `Ok(Arc::new(piranha_backends::ipvs::NetlinkIpvs::new()?))`.
+/// The kernel's IPVS over generic netlink.
 fn kernel_ipvs() -> anyhow::Result<Arc<dyn Ipvs>> {
     let client = piranha_backends::ipvs::IpvsClient::connect()
         .context("cannot open the kernel's IPVS (generic netlink family \"IPVS\"; is ip_vs loaded? --no-ipvs runs heartbeats, VIPs and ARP only)")?;
+    expire_quiescent_templates();
     Ok(Arc::new(client))
+}
+
+/// With `persistent` set, the kernel keeps sending a client to the real server its persistence
+/// template names even after `quiesce_server` set that server's weight to 0 — unless this sysctl
+/// is on. The simulator found the consequence (new connections to a real server its nanny
+/// declared down) once it scheduled with the kernel's own algorithms, so the director turns the
+/// sysctl on, as Red Hat's documentation advises for quiesce_server.
+fn expire_quiescent_templates() {
+    const SYSCTL: &str = "/proc/sys/net/ipv4/vs/expire_quiescent_template";
+    if let Err(e) = std::fs::write(SYSCTL, "1\n") {
+        tracing::warn!(
+            "cannot set {SYSCTL} to 1 ({e}): persistent clients may stay on quiesced real servers"
+        );
+    }
 }
 
 /// Logging for daemons: plain lines on stderr (journald adds its own metadata), colours only

@@ -929,10 +929,6 @@ impl Director {
             .map(|k| Op::DelService(*k))
             .collect();
         ops.extend(reconcile(&desired, &self.believed, Ownership::AllowForeign));
-        #[cfg(feature = "mutations")] // MUTATION: weight-only changes never sent
-        if self.mutation == Some(crate::mutation::Mutation::ReconcileIgnoresWeight) {
-            ops.retain(|op| !matches!(op, Op::EditDest { .. }));
-        }
         self.owned = desired.services.keys().copied().collect();
         self.emit_ops(ops, cause);
     }
@@ -960,6 +956,14 @@ impl Director {
     }
 
     fn emit_ops(&mut self, ops: Vec<Op>, cause: IpvsCause) {
+        #[cfg(feature = "mutations")] // MUTATION: weight-only changes never sent
+        let ops: Vec<Op> = match self.mutation {
+            Some(crate::mutation::Mutation::ReconcileIgnoresWeight) => ops
+                .into_iter()
+                .filter(|op| !matches!(op, Op::EditDest { .. }))
+                .collect(),
+            _ => ops,
+        };
         if ops.is_empty() {
             return;
         }
