@@ -25,29 +25,32 @@
 //! `reconcile_interval` it asks for a dump of the kernel's table and repairs drift — hand edits,
 //! a flushed table — against the kernel's truth, not against its own memory.
 
+mod io;
 mod map;
+mod table;
 #[cfg(test)]
 mod tests;
 
+pub use io::{
+    DirectorError, Event, Input, IpvsCause, Output, RealStatus, Status, TimerReason, VirtualStatus,
+};
 pub use map::{arbiter_lease, role_for, MapError};
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 
-use crate::ipvs::{reconcile, Op, Ownership, ServiceKey, Table};
+use crate::ipvs::{Op, ServiceKey, Table};
 use crate::lvs::{self, RealId, VirtualSpec};
-use crate::nanny::{
-    Nanny, NannyEvent, NannyOutput, NannyTimer, ProbeId, ProbeResult, ProbeSpec, RealState,
-};
-use crate::ports::{IpvsTimeouts, SyncDaemon, VipAddr};
-use crate::pulse::{self, Action, Address, Pulse, PulseConfig, Role, Transmit};
+use crate::nanny::{Nanny, NannyTimer, ProbeId};
+use crate::ports::{IpvsTimeouts, VipAddr};
+use crate::pulse::{self, Action, Address, Pulse, PulseConfig, Role};
 use crate::time::{Duration, Instant};
 
 /// The index pulse uses for "every VIP of every active virtual server".
 pub const ALL_VIPS: u32 = 0;
 
 /// Bound on queued outputs between drains (a takeover with many VIPs is the largest burst).
-const MAX_QUEUED_OUTPUTS: usize = 1 << 16;
+pub(super) const MAX_QUEUED_OUTPUTS: usize = 1 << 16;
 
 /// Everything one router's director runs on; built from lvs.cf by
 /// [`DirectorConfig::from_lvs_cf`].
@@ -73,204 +76,6 @@ pub struct DirectorConfig {
     pub reconcile_interval: Duration,
     /// lvs.cf `hard_shutdown`: an IPVS refusal counts as the lvs child failing (fail over).
     pub hard_shutdown: bool,
-}
-
-/// An input to the director.
-#[derive(Debug, Clone)]
-pub enum Input {
-    /// A heartbeat datagram arrived.
-    Heartbeat {
-        /// Its source.
-        from: SocketAddr,
-        /// Its payload.
-        bytes: Vec<u8>,
-    },
-    /// A heartbeat send on this path was answered with ICMP port unreachable.
-    SendRefused(pulse::Path),
-    /// A probe finished.
-    ProbeDone {
-        /// The ticket from [`Output::StartProbe`].
-        ticket: u64,
-        /// What it saw.
-        result: ProbeResult,
-    },
-    /// The kernel's table, as dumped after [`Output::DumpIpvs`].
-    IpvsDumped(Table),
-    /// The outcome of the last [`Output::ApplyIpvs`]: `Ok`, or how many ops went through and
-    /// why the next one was refused.
-    IpvsApplied(Result<(), (usize, String)>),
-    /// A monitored link went down (`monitor_links`).
-    LinkDown,
-    /// The monitored link is back.
-    LinkUp,
-    /// SIGTERM: hand over and stop.
-    Shutdown,
-}
-
-/// Something for the driver to do, or to record.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Output {
-    /// Send a heartbeat (or witness) datagram.
-    Transmit(Transmit),
-    /// Apply these ops to the kernel's IPVS table, in order; report with [`Input::IpvsApplied`].
-    ApplyIpvs(Vec<Op>),
-    /// Dump the kernel's table; report with [`Input::IpvsDumped`].
-    DumpIpvs,
-    /// Set the global IPVS timeouts.
-    SetIpvsTimeouts(IpvsTimeouts),
-    /// Start, switch or stop the connection-sync daemon.
-    SetSyncDaemon(SyncDaemon),
-    /// Bring an address up.
-    AddVip(VipAddr),
-    /// Take an address down (idempotent).
-    RemoveVip(VipAddr),
-    /// Send one gratuitous ARP for an address.
-    Announce(VipAddr),
-    /// Run a command (active_cmd / inactive_cmd), no shell.
-    RunCommand(Vec<String>),
-    /// Run a probe; report with [`Input::ProbeDone`] and this ticket.
-    StartProbe {
-        /// Ticket to report back.
-        ticket: u64,
-        /// What to run.
-        spec: ProbeSpec,
-    },
-    /// A decision or a trouble, for the log and the timeline.
-    Event(Event),
-}
-
-/// Why the director's table changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub enum IpvsCause {
-    /// lvs started or stopped, a nanny verdict, a reload.
-    Change,
-    /// The kernel's dump differed from what we believed (hand edit, flush, lost op).
-    Drift,
-}
-
-/// A decision or trouble, as the log and the simulator's timeline show it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Event {
-    /// From pulse.
-    Pulse(pulse::Event),
-    /// A nanny's verdict on a real server.
-    Real {
-        /// Virtual server name.
-        virtual_name: String,
-        /// Real server name.
-        server: String,
-        /// What happened.
-        event: NannyEvent,
-    },
-    /// lvs started (nannies running, services going in).
-    LvsStarted {
-        /// Number of nannies started.
-        nannies: usize,
-    },
-    /// lvs stopped.
-    LvsStopped,
-    /// Ops sent to the kernel.
-    IpvsOps {
-        /// How many.
-        count: usize,
-        /// Why.
-        cause: IpvsCause,
-    },
-    /// The kernel refused an op.
-    IpvsRefused {
-        /// The kernel's words.
-        reason: String,
-    },
-    /// A new configuration is running.
-    Reloaded {
-        /// Nannies kept with their health.
-        kept: usize,
-        /// Nannies started.
-        started: usize,
-        /// Nannies stopped.
-        stopped: usize,
-    },
-    /// A reload changed something that only a restart applies; the old value stays.
-    ReloadNeedsRestart {
-        /// What.
-        what: &'static str,
-    },
-    /// An operator drained or enabled a real server.
-    Override {
-        /// Virtual server name.
-        virtual_name: String,
-        /// Real server name.
-        server: String,
-        /// Drained (true) or enabled.
-        drained: bool,
-    },
-}
-
-/// Operator or driver misuse.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DirectorError {
-    /// The pulse configuration is invalid.
-    #[error("pulse: {0}")]
-    Pulse(#[from] pulse::ConfigError),
-    /// No such virtual server / real server.
-    #[error("no real server {server:?} in virtual server {virtual_name:?}")]
-    UnknownRealServer {
-        /// Virtual server name.
-        virtual_name: String,
-        /// Real server name.
-        server: String,
-    },
-    /// A probe ticket that is not outstanding.
-    #[error("no outstanding probe {0}")]
-    UnknownProbe(u64),
-}
-
-/// Why the director wants to be woken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TimerReason {
-    /// A pulse timer.
-    Pulse(pulse::TimerReason),
-    /// A nanny timer.
-    Nanny(RealId, NannyTimer),
-    /// Time to dump the kernel table and repair drift.
-    Reconcile,
-}
-
-/// One real server's state, for `piranha status`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct RealStatus {
-    /// Real server name.
-    pub name: String,
-    /// `addr:port`.
-    pub address: String,
-    /// What the nanny says (None while lvs is not running here).
-    pub state: Option<RealState>,
-}
-
-/// One virtual server's state, for `piranha status`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct VirtualStatus {
-    /// Name.
-    pub name: String,
-    /// The IPVS service.
-    pub service: String,
-    /// Its real servers.
-    pub servers: Vec<RealStatus>,
-}
-
-/// A snapshot for `piranha status`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Status {
-    /// primary or backup.
-    pub role: String,
-    /// Whether this router holds the VIPs.
-    pub active: bool,
-    /// What it believes of its partner.
-    pub peer: String,
-    /// Last takeover or giveup: when and why.
-    pub last_change: Option<(Instant, String)>,
-    /// Virtual servers.
-    pub virtuals: Vec<VirtualStatus>,
 }
 
 #[derive(Debug)]
@@ -776,211 +581,5 @@ impl Director {
             Action::StartLvs => self.start_lvs(now),
             Action::StopLvs => self.stop_lvs(now),
         }
-    }
-
-    fn start_lvs(&mut self, now: Instant) {
-        if self.lvs_running {
-            return;
-        }
-        self.lvs_running = true;
-        if self.config.timeouts != IpvsTimeouts::default() {
-            self.push(Output::SetIpvsTimeouts(self.config.timeouts));
-        }
-        let ids: Vec<RealId> = lvs::nanny_configs(&self.config.virtuals)
-            .into_keys()
-            .collect();
-        let mut started = 0;
-        for id in ids {
-            if self.start_nanny(now, id) {
-                started += 1;
-            }
-        }
-        self.push(Output::Event(Event::LvsStarted { nannies: started }));
-        // Learn what the kernel holds before the first diff: a restart after a crash finds our
-        // old services there, and reconciling against the truth keeps them instead of failing
-        // on "already exists".
-        self.next_reconcile = Some(now + self.config.reconcile_interval);
-        self.awaiting_first_dump = true;
-        self.request_dump();
-    }
-
-    fn stop_lvs(&mut self, _now: Instant) {
-        if !self.lvs_running {
-            return;
-        }
-        self.lvs_running = false;
-        let ids: Vec<RealId> = self.nannies.keys().copied().collect();
-        for id in &ids {
-            self.stop_nanny(id);
-        }
-        debug_assert!(self.schedule.is_empty() && self.nannies.is_empty());
-        self.tickets.clear();
-        let ops: Vec<Op> = self
-            .owned
-            .iter()
-            .filter(|k| self.believed.get(k).is_some())
-            .map(|k| Op::DelService(*k))
-            .collect();
-        self.owned.clear();
-        self.next_reconcile = None;
-        self.awaiting_first_dump = false;
-        self.emit_ops(ops, IpvsCause::Change);
-        self.push(Output::Event(Event::LvsStopped));
-    }
-
-    /// Start the nanny of `id` if the configuration has it. Returns whether one started.
-    fn start_nanny(&mut self, now: Instant, id: RealId) -> bool {
-        let Some((v, r)) = self.config.virtuals.iter().find_map(|v| {
-            v.active_servers()
-                .find(|r| v.real_id(r) == id)
-                .map(|r| (v.clone(), r.clone()))
-        }) else {
-            return false;
-        };
-        let seed = id.nanny_seed(self.seed);
-        let Ok(mut nanny) = Nanny::new(v.nanny_config(&r), id.addr, id.port, seed, now) else {
-            // Zero timeout or absurd weight: the validator refuses those; never panic here.
-            return false;
-        };
-        #[cfg(feature = "mutations")] // MUTATION: failed checks never acted on
-        nanny.set_ignore_failures(
-            self.mutation == Some(crate::mutation::Mutation::NannyIgnoresFailure),
-        );
-        if self.drained.contains(&(v.name.clone(), r.name.clone())) {
-            nanny.handle_drain(now);
-        }
-        self.nannies.insert(
-            id,
-            Slot {
-                nanny,
-                virtual_name: v.name.clone(),
-                server: r.name.clone(),
-            },
-        );
-        self.drain_nanny(id);
-        true
-    }
-
-    fn stop_nanny(&mut self, id: &RealId) {
-        self.nannies.remove(id);
-        if let Some(at) = self.scheduled_at.remove(id) {
-            self.schedule.remove(&(at, *id));
-        }
-        self.tickets.retain(|_, (rid, _)| rid != id);
-    }
-
-    fn drain_nanny(&mut self, id: RealId) {
-        let mut changed = false;
-        while let Some(out) = self
-            .nannies
-            .get_mut(&id)
-            .and_then(|s| s.nanny.poll_output())
-        {
-            match out {
-                NannyOutput::StartProbe { id: probe, spec } => {
-                    let ticket = self.next_ticket;
-                    self.next_ticket += 1;
-                    self.tickets.insert(ticket, (id, probe));
-                    self.push(Output::StartProbe { ticket, spec });
-                }
-                NannyOutput::Event(event) => {
-                    changed |= !matches!(event, NannyEvent::CheckFailed { .. });
-                    let slot = &self.nannies[&id];
-                    let ev = Event::Real {
-                        virtual_name: slot.virtual_name.clone(),
-                        server: slot.server.clone(),
-                        event,
-                    };
-                    self.push(Output::Event(ev));
-                }
-            }
-        }
-        // Re-file the nanny's wakeup.
-        if let Some(at) = self.scheduled_at.remove(&id) {
-            self.schedule.remove(&(at, id));
-        }
-        if let Some((at, _)) = self.nannies.get(&id).and_then(|s| s.nanny.poll_timeout()) {
-            self.schedule.insert((at, id));
-            self.scheduled_at.insert(id, at);
-        }
-        if changed {
-            self.sync_service(id.service);
-        }
-    }
-
-    fn request_dump(&mut self) {
-        if !self.dump_in_flight {
-            self.dump_in_flight = true;
-            self.ops_after_dump.clear();
-            self.push(Output::DumpIpvs);
-        }
-    }
-
-    /// Diff the desired table against our belief of the kernel's and emit the difference.
-    fn sync_table(&mut self, _now: Instant, cause: IpvsCause) {
-        if !self.lvs_running || self.awaiting_first_dump {
-            return;
-        }
-        let desired = self.desired_table();
-        let mut ops: Vec<Op> = self
-            .owned
-            .iter()
-            .filter(|k| desired.get(k).is_none() && self.believed.get(k).is_some())
-            .map(|k| Op::DelService(*k))
-            .collect();
-        ops.extend(reconcile(&desired, &self.believed, Ownership::AllowForeign));
-        self.owned = desired.services.keys().copied().collect();
-        self.emit_ops(ops, cause);
-    }
-
-    /// [`Director::sync_table`] for one service, in time proportional to its real servers: a
-    /// nanny verdict changes only its own virtual server, and diffing the whole table per verdict
-    /// would make a cold start with thousands of real servers quadratic.
-    fn sync_service(&mut self, key: ServiceKey) {
-        if !self.lvs_running || self.awaiting_first_dump {
-            return;
-        }
-        let Some(spec) = lvs::active_virtuals(&self.config.virtuals).find(|v| v.key == key) else {
-            return;
-        };
-        let desired = lvs::desired_table(std::slice::from_ref(spec), |id| {
-            self.nannies.get(id).map(|s| s.nanny.real_state())
-        });
-        let mut actual = Table::new();
-        if let Some(entry) = self.believed.get(&key) {
-            actual.services.insert(key, entry.clone());
-        }
-        let ops = reconcile(&desired, &actual, Ownership::AllowForeign);
-        self.owned.insert(key);
-        self.emit_ops(ops, IpvsCause::Change);
-    }
-
-    fn emit_ops(&mut self, ops: Vec<Op>, cause: IpvsCause) {
-        #[cfg(feature = "mutations")] // MUTATION: weight-only changes never sent
-        let ops: Vec<Op> = match self.mutation {
-            Some(crate::mutation::Mutation::ReconcileIgnoresWeight) => ops
-                .into_iter()
-                .filter(|op| !matches!(op, Op::EditDest { .. }))
-                .collect(),
-            _ => ops,
-        };
-        if ops.is_empty() {
-            return;
-        }
-        for op in &ops {
-            // Our belief follows what we asked for; a refusal triggers a dump that corrects it.
-            let _ = self.believed.apply(op);
-        }
-        if self.dump_in_flight {
-            self.ops_after_dump.extend(ops.iter().cloned());
-        }
-        self.push(Output::Event(Event::IpvsOps {
-            count: ops.len(),
-            cause,
-        }));
-        if self.batch_epochs.len() < MAX_QUEUED_OUTPUTS {
-            self.batch_epochs.push_back(self.dumps_seen);
-        }
-        self.push(Output::ApplyIpvs(ops));
     }
 }

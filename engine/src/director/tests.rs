@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use super::*;
 use crate::config;
 use crate::ipvs::{DestKey, Forwarding};
-use crate::nanny::{Health, ProbeFailure};
+use crate::nanny::{Health, ProbeFailure, ProbeResult, ProbeSpec};
 
 const LVS_CF: &str = "\
 serial_no = 1
