@@ -212,11 +212,12 @@ impl Placer for KernelPlacer {
         {
             self.schedulers.remove(&slot);
         }
-        if !self.schedulers.contains_key(&slot) {
-            self.schedulers
-                .insert(slot, ServiceScheduler::new(&entry.service)?);
-        }
-        let s = self.schedulers.get_mut(&slot)?;
+        let s = match self.schedulers.entry(slot) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(ServiceScheduler::new(&entry.service)?)
+            }
+        };
         s.sync(entry);
         let (dst_addr, dst_port) = match service {
             ServiceKey::Addr { addr, port, .. } => (*addr, *port),
