@@ -49,13 +49,7 @@ impl Dh {
 impl Policy for Dh {
     fn rebuild(&mut self, _d: &Dests) {}
     fn refresh(&mut self, _d: &Dests, _slot: usize) {}
-    fn dest_added(&mut self, d: &Dests, _id: DestId) {
-        self.reassign(d);
-    }
-    fn dest_removed(&mut self, d: &Dests, _id: DestId, _prev: Option<DestId>) {
-        self.reassign(d);
-    }
-    fn dest_updated(&mut self, d: &Dests, _id: DestId) {
+    fn dests_changed(&mut self, d: &Dests) {
         self.reassign(d);
     }
     fn tracks_load(&self) -> bool {
@@ -110,13 +104,7 @@ impl Sh {
 impl Policy for Sh {
     fn rebuild(&mut self, _d: &Dests) {}
     fn refresh(&mut self, _d: &Dests, _slot: usize) {}
-    fn dest_added(&mut self, d: &Dests, _id: DestId) {
-        self.reassign(d);
-    }
-    fn dest_removed(&mut self, d: &Dests, _id: DestId, _prev: Option<DestId>) {
-        self.reassign(d);
-    }
-    fn dest_updated(&mut self, d: &Dests, _id: DestId) {
+    fn dests_changed(&mut self, d: &Dests) {
         self.reassign(d);
     }
     fn tracks_load(&self) -> bool {

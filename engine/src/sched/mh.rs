@@ -180,13 +180,7 @@ fn gcd_u64(mut a: u64, mut b: u64) -> u64 {
 impl Policy for Mh {
     fn rebuild(&mut self, _d: &Dests) {}
     fn refresh(&mut self, _d: &Dests, _slot: usize) {}
-    fn dest_added(&mut self, d: &Dests, _id: DestId) {
-        self.reassign(d);
-    }
-    fn dest_removed(&mut self, d: &Dests, _id: DestId, _prev: Option<DestId>) {
-        self.reassign(d);
-    }
-    fn dest_updated(&mut self, d: &Dests, _id: DestId) {
+    fn dests_changed(&mut self, d: &Dests) {
         self.reassign(d);
     }
     fn tracks_load(&self) -> bool {

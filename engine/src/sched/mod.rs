@@ -168,12 +168,21 @@ pub(crate) trait Policy: fmt::Debug + Send {
     fn rebuild(&mut self, d: &Dests);
     /// Recompute slot-indexed state for one slot (its destination changed or left).
     fn refresh(&mut self, d: &Dests, slot: usize);
+    /// Any of the three hooks below, for the schedulers that rebuild a table on every change
+    /// (dh, sh, mh, wrr): they implement this one instead of all three.
+    fn dests_changed(&mut self, _d: &Dests) {}
     /// The kernel's `add_dest` hook, after the destination was linked at the head.
-    fn dest_added(&mut self, _d: &Dests, _id: DestId) {}
+    fn dest_added(&mut self, d: &Dests, _id: DestId) {
+        self.dests_changed(d);
+    }
     /// The kernel's `del_dest` hook; `prev` was the destination before it in the list.
-    fn dest_removed(&mut self, _d: &Dests, _id: DestId, _prev: Option<DestId>) {}
+    fn dest_removed(&mut self, d: &Dests, _id: DestId, _prev: Option<DestId>) {
+        self.dests_changed(d);
+    }
     /// The kernel's `upd_dest` hook (weight changed).
-    fn dest_updated(&mut self, _d: &Dests, _id: DestId) {}
+    fn dest_updated(&mut self, d: &Dests, _id: DestId) {
+        self.dests_changed(d);
+    }
     /// Whether connection counters feed this policy's index (skip refreshes if not).
     fn tracks_load(&self) -> bool {
         true

@@ -221,13 +221,7 @@ impl Policy for Wrr {
             }
         }
     }
-    fn dest_added(&mut self, d: &Dests, _id: DestId) {
-        self.dest_changed(d);
-    }
-    fn dest_removed(&mut self, d: &Dests, _id: DestId, _prev: Option<DestId>) {
-        self.dest_changed(d);
-    }
-    fn dest_updated(&mut self, d: &Dests, _id: DestId) {
+    fn dests_changed(&mut self, d: &Dests) {
         self.dest_changed(d);
     }
     fn tracks_load(&self) -> bool {
