@@ -412,13 +412,7 @@ impl Director {
                 }
             }
             // Addresses: the new set up (and announced), the vanished ones down.
-            let new_addrs: Vec<VipAddr> = self
-                .config
-                .vips
-                .iter()
-                .chain(self.config.nat_router.as_ref())
-                .cloned()
-                .collect();
+            let new_addrs = self.all_addresses();
             for old in old_vips.iter().chain(old_nat.as_ref()) {
                 if !new_addrs.contains(old) {
                     self.push(Output::RemoveVip(old.clone()));
@@ -523,6 +517,16 @@ impl Director {
         }
     }
 
+    /// Every address this router may hold: the VIPs and the NAT router address.
+    fn all_addresses(&self) -> Vec<VipAddr> {
+        self.config
+            .vips
+            .iter()
+            .chain(self.config.nat_router.as_ref())
+            .cloned()
+            .collect()
+    }
+
     fn addresses(&self, a: Address) -> Vec<VipAddr> {
         match a {
             Address::NatRouter => self.config.nat_router.iter().cloned().collect(),
@@ -536,13 +540,7 @@ impl Director {
             Action::RemoveStaleVips
                 if self.mutation == Some(crate::mutation::Mutation::KeepStaleVips) => {}
             Action::RemoveStaleVips => {
-                let all: Vec<VipAddr> = self
-                    .config
-                    .vips
-                    .iter()
-                    .chain(self.config.nat_router.as_ref())
-                    .cloned()
-                    .collect();
+                let all = self.all_addresses();
                 for vip in all {
                     self.push(Output::RemoveVip(vip));
                 }
