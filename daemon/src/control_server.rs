@@ -2,7 +2,7 @@
 //! response line per connection (see [`crate::control`]). Requests are handed to the driver
 //! through its [`Control`] channel; the driver answers.
 
-use std::io::{self, BufRead as _, Write as _};
+use std::io;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -88,19 +88,6 @@ async fn handle(stream: UnixStream, to_driver: mpsc::Sender<Control>) -> io::Res
     write.shutdown().await
 }
 
-/// Ask the daemon listening at `path` (blocking; for the CLI).
-pub fn call(path: &Path, request: &Request) -> io::Result<Response> {
-    let mut stream = std::os::unix::net::UnixStream::connect(path)?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let mut line = serde_json::to_vec(request).map_err(io::Error::other)?;
-    line.push(b'\n');
-    stream.write_all(&line)?;
-    let mut reader = io::BufReader::new(io::Read::take(stream, MAX_LINE_BYTES as u64));
-    let mut answer = String::new();
-    reader.read_line(&mut answer)?;
-    serde_json::from_str(answer.trim_end()).map_err(io::Error::other)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,9 +112,8 @@ mod tests {
             }
         });
         let p = path.clone();
-        let r = tokio::task::spawn_blocking(move || call(&p, &Request::Reload))
+        let r = crate::control_client::call(&p, &Request::Reload)
             .await
-            .unwrap()
             .unwrap();
         assert_eq!(
             r,

@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 pub mod control;
+pub mod control_client;
 pub mod control_server;
 pub mod driver;
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use piranha_daemon::control::{Request, Response, DEFAULT_SOCKET};
-use piranha_daemon::control_server;
+use piranha_daemon::control_client;
 
 /// Show the director's state: role, partner, last failover, every real server's health.
 #[derive(Debug, clap::Args)]
@@ -18,14 +18,23 @@ pub struct Args {
     control_socket: PathBuf,
 }
 
+/// How long the CLI waits for the daemon (a reload re-reads and re-validates lvs.cf).
+const CLI_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Send one request and return the answer (errors say which socket).
 pub fn ask(socket: &std::path::Path, request: &Request) -> anyhow::Result<Response> {
-    control_server::call(socket, request).with_context(|| {
-        format!(
-            "cannot reach piranha pulse at {} (is it running? are you root?)",
-            socket.display()
-        )
-    })
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime
+        .block_on(control_client::call_within(socket, request, CLI_TIMEOUT))
+        .map_err(anyhow::Error::msg)
+        .with_context(|| {
+            format!(
+                "cannot reach piranha pulse at {} (is it running? are you root?)",
+                socket.display()
+            )
+        })
 }
 
 impl Args {

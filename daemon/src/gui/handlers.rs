@@ -18,8 +18,9 @@ use serde::Deserialize;
 
 use super::pages;
 use super::store::{self, Loaded};
-use super::{auth, client, App};
+use super::{auth, App};
 use crate::control::{Request as ControlRequest, Response as ControlResponse, StatusReport};
+use crate::control_client as client;
 
 /// Largest form accepted.
 const MAX_FORM_BYTES: usize = 256 * 1024;

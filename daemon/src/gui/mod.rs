@@ -9,7 +9,6 @@
 //! maud escapes all output; every value is validated by the engine's lvs.cf parser; no shell.
 
 pub mod auth;
-pub mod client;
 pub mod edit;
 mod editing;
 pub mod fields;

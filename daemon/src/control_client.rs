@@ -9,17 +9,26 @@ use tokio::net::UnixStream;
 
 use crate::control::{Request, Response, MAX_LINE_BYTES};
 
-/// How long one exchange with the daemon may take.
+/// How long one exchange with the daemon may take for the web tool (a page waits on it).
 pub const TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Send `request` to the daemon at `socket` and read its answer.
+/// Send `request` to the daemon at `socket` and read its answer, within [`TIMEOUT`].
 pub async fn call(socket: &Path, request: &Request) -> Result<Response, String> {
-    match tokio::time::timeout(TIMEOUT, exchange(socket, request)).await {
+    call_within(socket, request, TIMEOUT).await
+}
+
+/// Send `request` to the daemon at `socket` and read its answer, within `timeout`.
+pub async fn call_within(
+    socket: &Path,
+    request: &Request,
+    timeout: Duration,
+) -> Result<Response, String> {
+    match tokio::time::timeout(timeout, exchange(socket, request)).await {
         Ok(r) => r,
         Err(_) => Err(format!(
             "no answer from {} within {} s",
             socket.display(),
-            TIMEOUT.as_secs()
+            timeout.as_secs()
         )),
     }
 }
