@@ -1,0 +1,174 @@
+//! The turmoil level: the daemon's production driver on two turmoil hosts, heartbeats over
+//! turmoil UDP, probes over turmoil TCP to real-server hosts, under crashes, bounces,
+//! partitions and a graceful shutdown. Every run has a fixed seed, so every figure printed
+//! here is the same on every machine.
+
+mod turmoil_support;
+
+use std::time::Duration;
+
+use turmoil_support::{
+    Harness, VipChange, DEADTIME, KEEPALIVE, MAX_LATENCY, REALS, REAL_TIMEOUT, ROUTERS, TICK,
+};
+
+const SEED: u64 = 7;
+
+/// Both routers up, then past the first deadtime: the primary holds the VIP, alone.
+fn steady(seed: u64) -> Harness {
+    let mut h = Harness::new(seed);
+    h.run_for(DEADTIME * 3);
+    assert_eq!(h.active(), vec![0], "journal: {:?}", h.journal());
+    h
+}
+
+#[test]
+fn clean_start_makes_the_primary_the_only_active() {
+    let mut h = steady(SEED);
+    // And it stays that way for many deadtimes.
+    for _ in 0..2000 {
+        h.step();
+        assert_eq!(h.active(), vec![0], "at {:?}", h.now());
+    }
+}
+
+/// Time for a datagram to cross: turmoil's worst latency plus a tick of scheduling.
+const HOP: Duration =
+    Duration::from_millis(MAX_LATENCY.as_millis() as u64 + 2 * TICK.as_millis() as u64);
+
+#[test]
+fn crash_of_the_active_router_moves_the_vip_within_deadtime() {
+    let mut h = steady(SEED);
+    h.crash_router(0);
+    let took = h
+        .run_until(DEADTIME + KEEPALIVE + HOP, |h| h.active() == vec![1])
+        .unwrap_or_else(|| panic!("no takeover: {:?}", h.journal()));
+    println!("crash of the active router -> backup active: {took:?}");
+    // Not before the partner's last beat is a deadtime old.
+    assert!(
+        took + KEEPALIVE + HOP >= DEADTIME,
+        "took over early: {took:?}"
+    );
+}
+
+#[test]
+fn returning_primary_stays_backup() {
+    let mut h = steady(SEED);
+    h.crash_router(0);
+    h.run_until(DEADTIME + KEEPALIVE + HOP, |h| h.active() == vec![1])
+        .expect("takeover");
+    h.run_for(DEADTIME);
+    h.bounce_router(0);
+    // Many deadtimes: the returning primary hears the active backup and never takes back.
+    for _ in 0..3000 {
+        h.step();
+        assert_eq!(h.active(), vec![1], "at {:?}: {:?}", h.now(), h.journal());
+    }
+    assert_eq!(h.shared.routers[0].lock().unwrap().boots, 2);
+}
+
+#[test]
+fn partition_makes_both_active_and_heal_ends_it_within_a_keepalive() {
+    let mut h = steady(SEED);
+    h.sim.partition(ROUTERS[0], ROUTERS[1]);
+    let took = h
+        .run_until(DEADTIME + KEEPALIVE + HOP, |h| h.active() == vec![0, 1])
+        .unwrap_or_else(|| panic!("backup never took over: {:?}", h.journal()));
+    println!("partition -> both active: {took:?}");
+    // Without an arbiter that is Piranha's behaviour, and it lasts as long as the partition.
+    for _ in 0..1000 {
+        h.step();
+        assert_eq!(h.active(), vec![0, 1], "at {:?}", h.now());
+    }
+    h.sim.repair(ROUTERS[0], ROUTERS[1]);
+    let healed = h
+        .run_until(KEEPALIVE + 2 * HOP, |h| h.active().len() == 1)
+        .unwrap_or_else(|| panic!("still dual-active: {:?}", h.journal()));
+    println!("heal -> one active ({:?}): {healed:?}", h.active());
+    let survivor = h.active();
+    for _ in 0..2000 {
+        h.step();
+        assert_eq!(h.active(), survivor, "flapped at {:?}", h.now());
+    }
+}
+
+#[test]
+fn crashed_real_server_leaves_the_active_table() {
+    let mut h = steady(SEED);
+    let real: std::net::IpAddr = REALS[0].parse().unwrap();
+    h.run_until(REAL_TIMEOUT, |h| h.destinations(0).len() == 2)
+        .expect("both real servers in the table");
+    h.sim.crash(REALS[0]);
+    // turmoil delivers nothing to a crashed host (no RST, no ICMP), so the probe in flight
+    // (or the next one, after the nanny's pause of `timeout`) times out: at most two
+    // timeouts, the nanny's pause plus the probe's deadline.
+    let took = h
+        .run_until(2 * REAL_TIMEOUT + HOP, |h| {
+            !h.destinations(0).contains(&real)
+        })
+        .unwrap_or_else(|| panic!("still in the table: {:?}", h.table(0)));
+    println!("real server crash -> out of the table: {took:?}");
+    assert!(
+        took >= REAL_TIMEOUT - HOP,
+        "removed before a probe could time out: {took:?}"
+    );
+    assert!(h.destinations(0).contains(&REALS[1].parse().unwrap()));
+    // The backup holds no table at all.
+    assert!(h.destinations(1).is_empty());
+    h.sim.bounce(REALS[0]);
+    let back = h
+        .run_until(Duration::from_secs(5), |h| {
+            h.destinations(0).contains(&real)
+        })
+        .expect("back in the table after it answers again");
+    println!("real server back -> in the table: {back:?}");
+}
+
+#[test]
+fn graceful_shutdown_hands_over_on_stopped() {
+    let mut h = steady(SEED);
+    h.shutdown(0);
+    let took = h
+        .run_until(Duration::from_millis(20), |h| h.active() == vec![1])
+        .unwrap_or_else(|| panic!("no handover: {:?}", h.journal()));
+    println!("shutdown -> backup active: {took:?}");
+    assert!(took <= 2 * HOP, "{took:?}");
+    assert!(
+        h.journal()
+            .iter()
+            .any(|e| e.router == 0 && e.change == VipChange::Remove && e.at > DEADTIME),
+        "the stopped router removed its VIP"
+    );
+    h.run_for(Duration::from_millis(50));
+    assert!(!h.sim.is_host_running(ROUTERS[0]), "driver returned");
+    assert_eq!(h.active(), vec![1]);
+}
+
+/// crash, bounce, partition, heal, shutdown: the whole VIP journal.
+fn script(seed: u64) -> Vec<(Duration, usize, VipChange)> {
+    let mut h = steady(seed);
+    h.crash_router(0);
+    h.run_for(Duration::from_millis(700));
+    h.bounce_router(0);
+    h.run_for(Duration::from_millis(700));
+    h.sim.partition(ROUTERS[0], ROUTERS[1]);
+    h.run_for(Duration::from_millis(700));
+    h.sim.repair(ROUTERS[0], ROUTERS[1]);
+    h.run_for(Duration::from_millis(700));
+    let active = h.active();
+    assert_eq!(active.len(), 1, "{:?}", h.journal());
+    h.shutdown(active[0]);
+    h.run_for(Duration::from_millis(300));
+    h.journal()
+        .into_iter()
+        .map(|e| (e.at, e.router, e.change))
+        .collect()
+}
+
+#[test]
+fn same_seed_same_vip_journal() {
+    let a = script(11);
+    let b = script(11);
+    assert!(a.len() > 10, "{a:?}");
+    assert!(a.iter().any(|e| e.1 == 0) && a.iter().any(|e| e.1 == 1));
+    assert_eq!(a, b);
+}

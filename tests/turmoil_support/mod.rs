@@ -1,0 +1,598 @@
+//! The turmoil level of the simulator: the production [`Driver`] (the daemon's tokio loop, not
+//! a copy of it) on turmoil hosts, with simulated ports.
+//!
+//! - heartbeats: [`TurmoilHeartbeat`], turmoil UDP on `heartbeat_port`;
+//! - probes: [`TurmoilProber`], turmoil TCP against real-server hosts running [`http_server`];
+//! - IPVS: [`SharedIpvs`], an in-memory [`Table`] with the kernel's rules (`Table::apply`);
+//! - VIPs: [`SharedVips`], a set of addresses per router plus a journal of every add, remove
+//!   and announce with its simulated time;
+//! - commands: [`NoCommands`], which only records.
+//!
+//! All state the tests assert on lives in [`Shared`] behind `Arc`s, outside the hosts, so it
+//! survives a crash and the test reads it between `sim.step()`s. A host crash takes the host's
+//! VIPs and kernel table with it ([`Harness::crash`] clears them, as a reboot would); a
+//! (re)start of the daemon begins from an empty table and no VIPs.
+//!
+//! turmoil has no ICMP: a datagram to a host whose daemon is gone is silently dropped, so
+//! [`HeartbeatRecv::Refused`] (ECONNREFUSED on a connected UDP socket) is never reported here,
+//! and there is no ARP: "which router do clients reach" is not observed at this level (the
+//! fast simulator models both).
+
+#![allow(dead_code)]
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use piranha_daemon::driver::{Control, Driver, DriverOptions, Identity, Loader, Ports};
+use piranha_engine::config;
+use piranha_engine::director::DirectorConfig;
+use piranha_engine::ipvs::{Op, Table};
+use piranha_engine::nanny::{CheckProtocol, ProbeFailure, ProbeResult, ProbeSpec, ReadPlan};
+use piranha_engine::ports::{
+    ArpStyle, CommandExit, Commands, HeartbeatRecv, HeartbeatTransport, Ipvs, IpvsTimeouts,
+    PortError, Prober, SyncDaemon, VipAddr, Vips,
+};
+use piranha_engine::pulse::{Path, Role};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio::time::timeout_at;
+
+/// The routers' addresses (turmoil host names are these IPs, so they are predictable).
+pub const ROUTERS: [&str; 2] = ["10.0.0.1", "10.0.0.2"];
+/// The real servers' addresses.
+pub const REALS: [&str; 2] = ["10.0.1.1", "10.0.1.2"];
+/// The virtual server's address.
+pub const VIP: &str = "10.0.0.50";
+/// lvs.cf `heartbeat_port`.
+pub const HEARTBEAT_PORT: u16 = 539;
+/// lvs.cf `keepalive`.
+pub const KEEPALIVE: Duration = Duration::from_millis(100);
+/// lvs.cf `deadtime`.
+pub const DEADTIME: Duration = Duration::from_millis(300);
+/// lvs.cf `timeout` of the virtual server (a real server is down after this long failing).
+pub const REAL_TIMEOUT: Duration = Duration::from_secs(1);
+/// turmoil's one-way latency bounds.
+pub const MIN_LATENCY: Duration = Duration::from_millis(1);
+/// See [`MIN_LATENCY`].
+pub const MAX_LATENCY: Duration = Duration::from_millis(5);
+/// turmoil's step.
+pub const TICK: Duration = Duration::from_millis(1);
+/// Hard bound of every scenario's simulated time.
+pub const MAX_SIM_TIME: Duration = Duration::from_secs(30);
+
+/// The lvs.cf every router runs: two routers, one HTTP virtual server, two real servers.
+pub fn lvs_cf() -> String {
+    format!(
+        "serial_no = 1\nprimary = {r0}\nbackup = {r1}\nservice = lvs\nbackup_active = 1\n\
+         heartbeat = 1\nheartbeat_port = {HEARTBEAT_PORT}\nkeepalive = 0.1\ndeadtime = 0.3\n\
+         network = direct\n\
+         virtual web {{\n active = 1\n address = {VIP} eth0:1\n port = 80\n \
+         scheduler = wlc\n timeout = 1\n reentry = 1\n protocol = tcp\n\
+         \n server s1 {{\n  address = {s1}\n  active = 1\n  weight = 1\n }}\n\
+         \n server s2 {{\n  address = {s2}\n  active = 1\n  weight = 1\n }}\n}}\n",
+        r0 = ROUTERS[0],
+        r1 = ROUTERS[1],
+        s1 = REALS[0],
+        s2 = REALS[1],
+    )
+}
+
+fn director_config() -> Result<DirectorConfig, String> {
+    let text = lvs_cf();
+    let parsed = config::parse("lvs.cf", text.as_bytes()).map_err(|e| format!("{e:?}"))?;
+    DirectorConfig::from_lvs_cf(&parsed.config, None).map_err(|e| e.to_string())
+}
+
+/// What happened to a VIP on a router.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VipChange {
+    /// `ip addr add`.
+    Add,
+    /// `ip addr del`.
+    Remove,
+    /// A gratuitous ARP.
+    Announce,
+}
+
+/// One line of the VIP journal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VipEvent {
+    /// Simulated time since the start of the run.
+    pub at: Duration,
+    /// Index into [`ROUTERS`].
+    pub router: usize,
+    /// What happened.
+    pub change: VipChange,
+    /// The address.
+    pub ip: IpAddr,
+}
+
+/// One router's observable state.
+#[derive(Debug, Default)]
+pub struct RouterState {
+    /// Addresses up on the host.
+    pub vips: BTreeSet<IpAddr>,
+    /// The host's kernel IPVS table.
+    pub table: Table,
+    /// Daemon starts so far (the incarnation of the next one is this + 1).
+    pub boots: u64,
+    /// The driver's control channel (the signal handlers' and control socket's end).
+    pub control: Option<mpsc::Sender<Control>>,
+    /// Commands the director ran.
+    pub commands: Vec<Vec<String>>,
+}
+
+/// Everything the tests read, shared with the hosts.
+#[derive(Debug, Default)]
+pub struct Shared {
+    /// Per router, indexed like [`ROUTERS`].
+    pub routers: [Mutex<RouterState>; 2],
+    /// Every VIP change of every router, in simulated-time order.
+    pub journal: Mutex<Vec<VipEvent>>,
+}
+
+fn now() -> Duration {
+    turmoil::sim_elapsed().unwrap_or_default()
+}
+
+/// In-memory IPVS: the router's kernel table, with the kernel's refusals.
+pub struct SharedIpvs {
+    shared: Arc<Shared>,
+    router: usize,
+}
+
+#[async_trait]
+impl Ipvs for SharedIpvs {
+    async fn apply(&self, ops: &[Op]) -> Result<(), (usize, PortError)> {
+        let mut r = self.shared.routers[self.router].lock().unwrap();
+        for (i, op) in ops.iter().enumerate() {
+            r.table.apply(op).map_err(|e| {
+                (
+                    i,
+                    PortError {
+                        what: format!("{op:?}"),
+                        reason: e.to_string(),
+                        errno: Some(e.errno()),
+                    },
+                )
+            })?;
+        }
+        Ok(())
+    }
+    async fn dump(&self) -> Result<Table, PortError> {
+        Ok(self.shared.routers[self.router]
+            .lock()
+            .unwrap()
+            .table
+            .clone())
+    }
+    async fn set_timeouts(&self, _t: IpvsTimeouts) -> Result<(), PortError> {
+        Ok(())
+    }
+    async fn set_sync_daemon(&self, _s: SyncDaemon) -> Result<(), PortError> {
+        Ok(())
+    }
+}
+
+/// In-memory VIPs with a timestamped journal.
+pub struct SharedVips {
+    shared: Arc<Shared>,
+    router: usize,
+}
+
+impl SharedVips {
+    fn record(&self, change: VipChange, ip: IpAddr) {
+        self.shared.journal.lock().unwrap().push(VipEvent {
+            at: now(),
+            router: self.router,
+            change,
+            ip,
+        });
+    }
+}
+
+#[async_trait]
+impl Vips for SharedVips {
+    async fn add(&self, vip: &VipAddr) -> Result<(), PortError> {
+        self.shared.routers[self.router]
+            .lock()
+            .unwrap()
+            .vips
+            .insert(vip.ip);
+        self.record(VipChange::Add, vip.ip);
+        Ok(())
+    }
+    async fn remove(&self, vip: &VipAddr) -> Result<(), PortError> {
+        self.shared.routers[self.router]
+            .lock()
+            .unwrap()
+            .vips
+            .remove(&vip.ip);
+        self.record(VipChange::Remove, vip.ip);
+        Ok(())
+    }
+    async fn announce(&self, vip: &VipAddr, _style: ArpStyle) -> Result<(), PortError> {
+        self.record(VipChange::Announce, vip.ip);
+        Ok(())
+    }
+}
+
+/// `active_cmd`/`inactive_cmd`: recorded, never run.
+pub struct NoCommands {
+    shared: Arc<Shared>,
+    router: usize,
+}
+
+#[async_trait]
+impl Commands for NoCommands {
+    async fn run(
+        &self,
+        argv: &[String],
+        _timeout: piranha_engine::time::Duration,
+    ) -> Result<CommandExit, PortError> {
+        self.shared.routers[self.router]
+            .lock()
+            .unwrap()
+            .commands
+            .push(argv.to_vec());
+        Ok(CommandExit { code: Some(0) })
+    }
+}
+
+/// Bound on received heartbeats waiting for the driver.
+const HEARTBEAT_QUEUE_DEPTH: usize = 1024;
+/// Largest heartbeat read.
+const MAX_DATAGRAM_BYTES: usize = 2048;
+
+/// Heartbeats over turmoil UDP: one socket on `0.0.0.0:heartbeat_port` (turmoil binds only the
+/// unspecified address; sends leave from the host's address), the public path only (a turmoil
+/// host has one address, so there is no private network). A reader task feeds a bounded
+/// queue, so the driver's `select!` may drop `recv` at any time without losing a datagram.
+/// Never reports `Refused`: turmoil has no ICMP.
+pub struct TurmoilHeartbeat {
+    socket: Arc<turmoil::net::UdpSocket>,
+    partner: SocketAddr,
+    rx: tokio::sync::Mutex<mpsc::Receiver<(SocketAddr, Vec<u8>)>>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl TurmoilHeartbeat {
+    /// Bind and start the reader (inside a turmoil host).
+    pub async fn bind(partner: IpAddr) -> std::io::Result<TurmoilHeartbeat> {
+        let socket =
+            Arc::new(turmoil::net::UdpSocket::bind(("0.0.0.0", HEARTBEAT_PORT).to_owned()).await?);
+        let partner = SocketAddr::new(partner, HEARTBEAT_PORT);
+        let (tx, rx) = mpsc::channel(HEARTBEAT_QUEUE_DEPTH);
+        let reader = tokio::spawn({
+            let socket = socket.clone();
+            async move {
+                let mut buf = vec![0u8; MAX_DATAGRAM_BYTES];
+                loop {
+                    let Ok((n, from)) = socket.recv_from(&mut buf).await else {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    };
+                    // A connected socket: the kernel drops foreign sources; so do we.
+                    if from.ip() != partner.ip() {
+                        continue;
+                    }
+                    if tx.send((from, buf[..n].to_vec())).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(TurmoilHeartbeat {
+            socket,
+            partner,
+            rx: tokio::sync::Mutex::new(rx),
+            reader,
+        })
+    }
+}
+
+impl Drop for TurmoilHeartbeat {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+#[async_trait]
+impl HeartbeatTransport for TurmoilHeartbeat {
+    async fn send(&self, path: Path, bytes: &[u8]) -> Result<(), PortError> {
+        if path != Path::Public {
+            return Ok(());
+        }
+        self.socket
+            .send_to(bytes, self.partner)
+            .await
+            .map(|_| ())
+            .map_err(|e| PortError {
+                what: format!("send heartbeat on {path:?}"),
+                reason: e.to_string(),
+                errno: None,
+            })
+    }
+
+    async fn recv(&self) -> Result<HeartbeatRecv, PortError> {
+        let mut rx = self.rx.lock().await;
+        match rx.recv().await {
+            Some((from, bytes)) => Ok(HeartbeatRecv::Datagram {
+                path: Path::Public,
+                from,
+                bytes,
+            }),
+            None => Err(PortError {
+                what: "receive heartbeat".into(),
+                reason: "heartbeat socket closed".into(),
+                errno: None,
+            }),
+        }
+    }
+}
+
+/// Most bytes a probe reads.
+const MAX_READ_BYTES: usize = 64 << 10;
+
+/// Health probes over turmoil TCP: connect, send, read per the plan, all before the probe's
+/// deadline. UDP, programs and load fetches are not simulated (reported as `Other`).
+pub struct TurmoilProber;
+
+fn failure(e: &std::io::Error) -> ProbeFailure {
+    match e.kind() {
+        std::io::ErrorKind::ConnectionRefused => ProbeFailure::Refused,
+        std::io::ErrorKind::TimedOut => ProbeFailure::TimedOut,
+        _ => ProbeFailure::Other(e.to_string()),
+    }
+}
+
+#[async_trait]
+impl Prober for TurmoilProber {
+    async fn probe(&self, spec: &ProbeSpec) -> ProbeResult {
+        let ProbeSpec::Connect {
+            protocol: CheckProtocol::Tcp,
+            addr,
+            port,
+            send,
+            read,
+            timeout,
+        } = spec
+        else {
+            return ProbeResult::Failed(ProbeFailure::Other("not simulated".into()));
+        };
+        let deadline =
+            tokio::time::Instant::now() + std::time::Duration::from_nanos(timeout.as_nanos());
+        let connect = turmoil::net::TcpStream::connect(SocketAddr::new(*addr, *port));
+        let mut stream = match timeout_at(deadline, connect).await {
+            Err(_) => return ProbeResult::Failed(ProbeFailure::TimedOut),
+            Ok(Err(e)) => return ProbeResult::Failed(failure(&e)),
+            Ok(Ok(s)) => s,
+        };
+        if let Some(bytes) = send {
+            match timeout_at(deadline, stream.write_all(bytes)).await {
+                Err(_) => return ProbeResult::Failed(ProbeFailure::TimedOut),
+                Ok(Err(e)) => return ProbeResult::Failed(failure(&e)),
+                Ok(Ok(())) => {}
+            }
+        }
+        let (want, once) = match *read {
+            ReadPlan::Nothing => return ProbeResult::Reply(Vec::new()),
+            ReadPlan::Exactly(n) => (n.min(MAX_READ_BYTES), false),
+            ReadPlan::UpTo(n) => (n.min(MAX_READ_BYTES), true),
+        };
+        let mut buf = vec![0u8; want];
+        let mut got = 0;
+        while got < want {
+            match timeout_at(deadline, stream.read(&mut buf[got..])).await {
+                Err(_) if got == 0 => return ProbeResult::NoReply,
+                Err(_) => break,
+                Ok(Err(e)) => return ProbeResult::Failed(failure(&e)),
+                Ok(Ok(0)) => break,
+                Ok(Ok(n)) => got += n,
+            }
+            if once {
+                break;
+            }
+        }
+        if got == 0 {
+            return ProbeResult::NoReply;
+        }
+        buf.truncate(got);
+        ProbeResult::Reply(buf)
+    }
+}
+
+/// A real server: answers every connection on port 80 with `HTTP/1.0 200 OK` after one read.
+pub async fn http_server() -> turmoil::Result {
+    let listener = turmoil::net::TcpListener::bind(("0.0.0.0", 80)).await?;
+    loop {
+        let (mut stream, _) = listener.accept().await?;
+        tokio::spawn(async move {
+            let mut buf = [0u8; 1024];
+            let _ = stream.read(&mut buf).await;
+            let _ = stream
+                .write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n")
+                .await;
+        });
+    }
+}
+
+/// One router's daemon: fresh (empty) table and VIPs, then the production driver until it
+/// shuts down.
+pub async fn router(shared: Arc<Shared>, index: usize) -> turmoil::Result {
+    let (control_tx, control_rx) = mpsc::channel(8);
+    let incarnation = {
+        let mut r = shared.routers[index].lock().unwrap();
+        r.vips.clear();
+        r.table = Table::default();
+        r.boots += 1;
+        r.control = Some(control_tx);
+        r.boots
+    };
+    let partner: IpAddr = ROUTERS[1 - index].parse()?;
+    let ports = Ports {
+        ipvs: Arc::new(SharedIpvs {
+            shared: shared.clone(),
+            router: index,
+        }),
+        vips: Arc::new(SharedVips {
+            shared: shared.clone(),
+            router: index,
+        }),
+        heartbeat: Arc::new(TurmoilHeartbeat::bind(partner).await?),
+        prober: Arc::new(TurmoilProber),
+        commands: Arc::new(NoCommands {
+            shared: shared.clone(),
+            router: index,
+        }),
+    };
+    let identity = Identity {
+        role: if index == 0 {
+            Role::Primary
+        } else {
+            Role::Backup
+        },
+        incarnation,
+        seed: index as u64,
+    };
+    let loader: Loader = Arc::new(director_config);
+    let options = DriverOptions {
+        config_file: "lvs.cf".into(),
+        arp_style: ArpStyle::GratuitousReply,
+    };
+    let driver = Driver::new(
+        director_config()?,
+        identity,
+        ports,
+        control_rx,
+        loader,
+        options,
+    )?;
+    driver.run().await?;
+    Ok(())
+}
+
+/// A scenario: the turmoil sim, both routers and both real servers, and the shared state.
+pub struct Harness {
+    /// The simulation.
+    pub sim: turmoil::Sim<'static>,
+    /// What the hosts did.
+    pub shared: Arc<Shared>,
+}
+
+impl Harness {
+    /// Two routers and two real servers, started together, with this seed.
+    pub fn new(seed: u64) -> Harness {
+        let mut sim = turmoil::Builder::new()
+            .rng_seed(seed)
+            .simulation_duration(MAX_SIM_TIME)
+            .tick_duration(TICK)
+            .min_message_latency(MIN_LATENCY)
+            .max_message_latency(MAX_LATENCY)
+            .build();
+        let shared = Arc::new(Shared::default());
+        for real in REALS {
+            sim.host(real, http_server);
+        }
+        for (index, name) in ROUTERS.iter().enumerate() {
+            let shared = shared.clone();
+            sim.host(*name, move || router(shared.clone(), index));
+        }
+        Harness { sim, shared }
+    }
+
+    /// Simulated time so far.
+    pub fn now(&self) -> Duration {
+        self.sim.elapsed()
+    }
+
+    /// One turmoil step (one tick); a host's error fails the test.
+    pub fn step(&mut self) {
+        assert!(
+            self.now() < MAX_SIM_TIME,
+            "scenario ran past {MAX_SIM_TIME:?}"
+        );
+        self.sim.step().expect("a host failed");
+    }
+
+    /// Run for `d` of simulated time.
+    pub fn run_for(&mut self, d: Duration) {
+        let until = self.now() + d;
+        while self.now() < until {
+            self.step();
+        }
+    }
+
+    /// Step until `pred` holds (checked after each step) or `limit` of simulated time passed;
+    /// returns the time it took.
+    pub fn run_until(
+        &mut self,
+        limit: Duration,
+        pred: impl Fn(&Harness) -> bool,
+    ) -> Option<Duration> {
+        let start = self.now();
+        while self.now() - start <= limit {
+            if pred(self) {
+                return Some(self.now() - start);
+            }
+            self.step();
+        }
+        None
+    }
+
+    /// Routers holding the VIP, by index.
+    pub fn active(&self) -> Vec<usize> {
+        let vip: IpAddr = VIP.parse().unwrap();
+        (0..ROUTERS.len())
+            .filter(|&i| self.shared.routers[i].lock().unwrap().vips.contains(&vip))
+            .collect()
+    }
+
+    /// A router's kernel table.
+    pub fn table(&self, router: usize) -> Table {
+        self.shared.routers[router].lock().unwrap().table.clone()
+    }
+
+    /// Real-server addresses in a router's table (any service).
+    pub fn destinations(&self, router: usize) -> BTreeSet<IpAddr> {
+        let table = self.table(router);
+        table
+            .services
+            .values()
+            .flat_map(|s| s.dests.keys().map(|d| d.addr))
+            .collect()
+    }
+
+    /// Crash a router's host: the daemon is gone and, as at a reboot, so are its addresses and
+    /// its kernel table.
+    pub fn crash_router(&mut self, router: usize) {
+        self.sim.crash(ROUTERS[router]);
+        let mut r = self.shared.routers[router].lock().unwrap();
+        r.vips.clear();
+        r.table = Table::default();
+        r.control = None;
+    }
+
+    /// Boot a crashed router again.
+    pub fn bounce_router(&mut self, router: usize) {
+        self.sim.bounce(ROUTERS[router]);
+    }
+
+    /// Ask a router's driver to shut down (SIGTERM).
+    pub fn shutdown(&self, router: usize) {
+        let r = self.shared.routers[router].lock().unwrap();
+        r.control
+            .as_ref()
+            .expect("router running")
+            .try_send(Control::Shutdown)
+            .expect("control channel has room");
+    }
+
+    /// The VIP journal so far.
+    pub fn journal(&self) -> Vec<VipEvent> {
+        self.shared.journal.lock().unwrap().clone()
+    }
+}
