@@ -84,6 +84,8 @@ fn partition_makes_both_active_and_heal_ends_it_within_a_keepalive() {
         .run_until(KEEPALIVE + 2 * HOP, |h| h.active().len() == 1)
         .unwrap_or_else(|| panic!("still dual-active: {:?}", h.journal()));
     println!("heal -> one active ({:?}): {healed:?}", h.active());
+    // The active backup hears the active primary and gives up (the primary tie-break).
+    assert_eq!(h.active(), vec![0]);
     let survivor = h.active();
     for _ in 0..2000 {
         h.step();
@@ -171,4 +173,101 @@ fn same_seed_same_vip_journal() {
     assert!(a.len() > 10, "{a:?}");
     assert!(a.iter().any(|e| e.1 == 0) && a.iter().any(|e| e.1 == 1));
     assert_eq!(a, b);
+}
+
+#[test]
+fn a_network_stall_shorter_than_deadtime_is_no_takeover() {
+    let mut h = steady(SEED);
+    // Beats are held, not lost: they all arrive at the release.
+    h.sim.hold(ROUTERS[0], ROUTERS[1]);
+    for _ in 0..150 {
+        h.step();
+        assert_eq!(h.active(), vec![0], "at {:?}", h.now());
+    }
+    h.sim.release(ROUTERS[0], ROUTERS[1]);
+    for _ in 0..2000 {
+        h.step();
+        assert_eq!(h.active(), vec![0], "at {:?}: {:?}", h.now(), h.journal());
+    }
+}
+
+#[test]
+fn a_stall_longer_than_deadtime_ends_in_one_active_after_release() {
+    let mut h = steady(SEED);
+    h.sim.hold(ROUTERS[0], ROUTERS[1]);
+    h.run_until(DEADTIME + KEEPALIVE + HOP, |h| h.active() == vec![0, 1])
+        .expect("the backup takes over while it hears nothing");
+    h.run_for(DEADTIME);
+    h.sim.release(ROUTERS[0], ROUTERS[1]);
+    // The held beats (old ones first) and the fresh ones arrive: one gives up.
+    let took = h
+        .run_until(KEEPALIVE + 2 * HOP, |h| h.active().len() == 1)
+        .unwrap_or_else(|| panic!("still dual-active: {:?}", h.journal()));
+    println!("release -> one active ({:?}): {took:?}", h.active());
+    assert_eq!(h.active(), vec![0]);
+    let survivor = h.active();
+    for _ in 0..2000 {
+        h.step();
+        assert_eq!(h.active(), survivor, "flapped at {:?}", h.now());
+    }
+}
+
+#[test]
+fn active_router_cut_from_a_real_server_drops_it_the_backup_does_not_care() {
+    let mut h = steady(SEED);
+    let real: std::net::IpAddr = REALS[0].parse().unwrap();
+    h.run_until(REAL_TIMEOUT, |h| h.destinations(0).len() == 2)
+        .expect("both real servers in the table");
+    h.sim.partition(ROUTERS[0], REALS[0]);
+    h.run_until(2 * REAL_TIMEOUT + HOP, |h| {
+        !h.destinations(0).contains(&real)
+    })
+    .unwrap_or_else(|| panic!("still in the table: {:?}", h.table(0)));
+    // Heartbeats are unaffected: no failover for a real server.
+    assert_eq!(h.active(), vec![0]);
+    h.sim.repair(ROUTERS[0], REALS[0]);
+    h.run_until(2 * REAL_TIMEOUT + HOP, |h| {
+        h.destinations(0).contains(&real)
+    })
+    .expect("readmitted after reentry");
+    assert_eq!(h.active(), vec![0]);
+}
+
+/// turmoil's random link failures (each datagram may break its link, each later one may mend
+/// it: bursts of loss on every link, routers and real servers alike) for 10 s, then a heal.
+/// The primary never gives up (nothing it hears outranks it); after the heal the backup is
+/// inactive within a keepalive and the primary's table holds every real server again.
+#[test]
+fn random_link_failures_heal_into_one_active_with_the_full_table() {
+    let mut total_dual = 0;
+    for seed in 0..4 {
+        let mut h = Harness::with(seed, |b| {
+            b.repair_rate(0.2);
+        });
+        h.run_for(DEADTIME * 3);
+        assert_eq!(h.active(), vec![0], "seed {seed}");
+        h.sim.set_fail_rate(0.05);
+        let mut dual = 0u32;
+        for _ in 0..10_000 {
+            h.step();
+            let active = h.active();
+            assert!(
+                active.contains(&0),
+                "seed {seed} at {:?}: {active:?}",
+                h.now()
+            );
+            dual += u32::from(active.len() == 2);
+        }
+        h.sim.set_fail_rate(0.0);
+        h.repair_all();
+        let took = h
+            .run_until(KEEPALIVE + 2 * HOP, |h| h.active() == vec![0])
+            .unwrap_or_else(|| panic!("seed {seed}: still dual-active {:?}", h.active()));
+        h.run_until(2 * REAL_TIMEOUT + HOP, |h| h.destinations(0).len() == 2)
+            .unwrap_or_else(|| panic!("seed {seed}: table {:?}", h.table(0)));
+        println!("seed {seed}: dual-active for {dual} ms of 10 s; heal -> one active: {took:?}");
+        total_dual += dual;
+    }
+    // The faults did bite: some seed cut the routers off each other for longer than deadtime.
+    assert!(total_dual > 0);
 }

@@ -486,13 +486,20 @@ pub struct Harness {
 impl Harness {
     /// Two routers and two real servers, started together, with this seed.
     pub fn new(seed: u64) -> Harness {
-        let mut sim = turmoil::Builder::new()
+        Harness::with(seed, |_| {})
+    }
+
+    /// As [`Harness::new`], with more settings of turmoil's builder (e.g. `repair_rate`).
+    pub fn with(seed: u64, configure: impl FnOnce(&mut turmoil::Builder)) -> Harness {
+        let mut builder = turmoil::Builder::new();
+        builder
             .rng_seed(seed)
             .simulation_duration(MAX_SIM_TIME)
             .tick_duration(TICK)
             .min_message_latency(MIN_LATENCY)
-            .max_message_latency(MAX_LATENCY)
-            .build();
+            .max_message_latency(MAX_LATENCY);
+        configure(&mut builder);
+        let mut sim = builder.build();
         let shared = Arc::new(Shared::default());
         for real in REALS {
             sim.host(real, http_server);
@@ -589,6 +596,16 @@ impl Harness {
             .expect("router running")
             .try_send(Control::Shutdown)
             .expect("control channel has room");
+    }
+
+    /// Mend every link turmoil broke (partitions, random failures), between all hosts.
+    pub fn repair_all(&self) {
+        let hosts: Vec<&str> = ROUTERS.iter().chain(REALS.iter()).copied().collect();
+        for (i, a) in hosts.iter().enumerate() {
+            for b in &hosts[i + 1..] {
+                self.sim.repair(*a, *b);
+            }
+        }
     }
 
     /// The VIP journal so far.
