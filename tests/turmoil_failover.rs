@@ -13,6 +13,11 @@ use turmoil_support::{
 
 const SEED: u64 = 7;
 
+/// The commands a router ran, as written.
+fn commands(h: &Harness, router: usize) -> Vec<Vec<String>> {
+    h.shared.routers[router].lock().unwrap().commands.clone()
+}
+
 /// Both routers up, then past the first deadtime: the primary holds the VIP, alone.
 fn steady(seed: u64) -> Harness {
     let mut h = Harness::new(seed);
@@ -43,6 +48,9 @@ fn crash_of_the_active_router_moves_the_vip_within_deadtime() {
         .run_until(DEADTIME + KEEPALIVE + HOP, |h| h.active() == vec![1])
         .unwrap_or_else(|| panic!("no takeover: {:?}", h.journal()));
     println!("crash of the active router -> backup active: {took:?}");
+    // `active_cmd` ran on the new active router, through the driver's command task.
+    h.run_for(HOP);
+    assert_eq!(commands(&h, 1), vec![vec!["/sbin/on-takeover", "web"]]);
     // Not before the partner's last beat is a deadtime old.
     assert!(
         took + KEEPALIVE + HOP >= DEADTIME,
@@ -91,6 +99,10 @@ fn partition_makes_both_active_and_heal_ends_it_within_a_keepalive() {
         h.step();
         assert_eq!(h.active(), survivor, "flapped at {:?}", h.now());
     }
+    assert_eq!(
+        commands(&h, 1),
+        vec![vec!["/sbin/on-takeover", "web"], vec!["/sbin/on-giveup"]]
+    );
 }
 
 #[test]

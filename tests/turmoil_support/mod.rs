@@ -68,7 +68,8 @@ pub fn lvs_cf() -> String {
     format!(
         "serial_no = 1\nprimary = {r0}\nbackup = {r1}\nservice = lvs\nbackup_active = 1\n\
          heartbeat = 1\nheartbeat_port = {HEARTBEAT_PORT}\nkeepalive = 0.1\ndeadtime = 0.3\n\
-         network = direct\n\
+         network = direct\nactive_cmd = \"/sbin/on-takeover web\"\n\
+         inactive_cmd = \"/sbin/on-giveup\"\n\
          virtual web {{\n active = 1\n address = {VIP} eth0:1\n port = 80\n \
          scheduler = wlc\n timeout = 1\n reentry = 1\n protocol = tcp\n\
          \n server s1 {{\n  address = {s1}\n  active = 1\n  weight = 1\n }}\n\
