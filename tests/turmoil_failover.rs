@@ -7,6 +7,7 @@ mod turmoil_support;
 
 use std::time::Duration;
 
+use piranha_daemon::control::{Request, Response};
 use turmoil_support::{
     Harness, VipChange, DEADTIME, KEEPALIVE, MAX_LATENCY, REALS, REAL_TIMEOUT, ROUTERS, TICK,
 };
@@ -282,4 +283,88 @@ fn random_link_failures_heal_into_one_active_with_the_full_table() {
     }
     // The faults did bite: some seed cut the routers off each other for longer than deadtime.
     assert!(total_dual > 0);
+}
+
+/// The control socket's requests go through the same driver loop: status tells what happened,
+/// a drain reaches the kernel table at once, a reload changes no role.
+#[test]
+fn control_requests_status_drain_and_reload() {
+    let mut h = steady(SEED);
+    let Response::Status(status) = h.request(0, Request::Status) else {
+        panic!("not a status");
+    };
+    assert!(status.active);
+    assert_eq!(status.role, "primary");
+    assert!(status.heartbeats_accepted > 0, "{status:?}");
+    let Response::Status(status) = h.request(1, Request::Status) else {
+        panic!("not a status");
+    };
+    assert!(!status.active);
+    assert_eq!(status.peer, "active", "{status:?}");
+
+    h.run_until(REAL_TIMEOUT, |h| h.destinations(0).len() == 2)
+        .expect("both real servers in the table");
+    let r = h.request(
+        0,
+        Request::Drain {
+            virtual_name: "web".into(),
+            server: "s1".into(),
+        },
+    );
+    assert!(matches!(r, Response::Ok { .. }), "{r:?}");
+    let real: std::net::IpAddr = REALS[0].parse().unwrap();
+    let weight = |h: &Harness| {
+        h.table(0)
+            .services
+            .values()
+            .flat_map(|s| s.dests.values())
+            .find(|d| d.addr == real)
+            .map(|d| d.weight)
+    };
+    h.run_until(HOP, |h| weight(h) == Some(0))
+        .unwrap_or_else(|| panic!("not drained: {:?}", h.table(0)));
+
+    let r = h.request(0, Request::Reload);
+    assert!(matches!(r, Response::Ok { .. }), "{r:?}");
+    let journal = h.journal().len();
+    for _ in 0..1000 {
+        h.step();
+        assert_eq!(h.active(), vec![0]);
+    }
+    // Only the periodic gratuitous ARPs: no VIP went down or up again.
+    assert!(h.journal()[journal..]
+        .iter()
+        .all(|e| e.change == VipChange::Announce));
+    // The drain survives the reload (an operator's override, not lvs.cf's).
+    assert_eq!(weight(&h), Some(0));
+
+    h.crash_router(0);
+    h.run_until(DEADTIME + KEEPALIVE + HOP, |h| h.active() == vec![1])
+        .expect("takeover");
+    let Response::Status(status) = h.request(1, Request::Status) else {
+        panic!("not a status");
+    };
+    assert!(status.active);
+    assert_eq!(status.peer, "dead(deadtime)", "{status:?}");
+    let why = status.last_change.expect("a takeover").why;
+    assert_eq!(why, "took over: PeerDead(Deadtime)");
+}
+
+/// Only the primary's beats are cut: the backup takes over; the primary still hears it, keeps
+/// its VIPs (it outranks an active backup), and once the path mends the backup yields.
+#[test]
+fn one_way_partition_is_dual_active_until_mended() {
+    let mut h = steady(SEED);
+    h.sim.partition_oneway(ROUTERS[0], ROUTERS[1]);
+    h.run_until(DEADTIME + KEEPALIVE + HOP, |h| h.active() == vec![0, 1])
+        .unwrap_or_else(|| panic!("no takeover: {:?}", h.journal()));
+    for _ in 0..1000 {
+        h.step();
+        assert_eq!(h.active(), vec![0, 1], "at {:?}", h.now());
+    }
+    h.sim.repair_oneway(ROUTERS[0], ROUTERS[1]);
+    let took = h
+        .run_until(KEEPALIVE + 2 * HOP, |h| h.active() == vec![0])
+        .unwrap_or_else(|| panic!("still dual-active: {:?}", h.journal()));
+    println!("one-way repair -> primary alone: {took:?}");
 }

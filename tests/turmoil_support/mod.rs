@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use piranha_daemon::control::{Request, Response};
 use piranha_daemon::driver::{Control, Driver, DriverOptions, Identity, Loader, Ports};
 use piranha_engine::config;
 use piranha_engine::director::DirectorConfig;
@@ -37,7 +38,7 @@ use piranha_engine::ports::{
 };
 use piranha_engine::pulse::{Path, Role};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::timeout_at;
 
 /// The routers' addresses (turmoil host names are these IPs, so they are predictable).
@@ -591,11 +592,30 @@ impl Harness {
 
     /// Ask a router's driver to shut down (SIGTERM).
     pub fn shutdown(&self, router: usize) {
+        self.control(router, Control::Shutdown);
+    }
+
+    /// Send a control-socket request to a router's driver and step until it answers (at most
+    /// 100 ticks).
+    pub fn request(&mut self, router: usize, request: Request) -> Response {
+        let (tx, mut rx) = oneshot::channel();
+        self.control(router, Control::Request(request, tx));
+        for _ in 0..100 {
+            self.step();
+            if let Ok(response) = rx.try_recv() {
+                return response;
+            }
+        }
+        panic!("router {router} did not answer within 100 ticks");
+    }
+
+    /// Hand a message to a router's driver, as the signal handlers and control socket do.
+    pub fn control(&self, router: usize, message: Control) {
         let r = self.shared.routers[router].lock().unwrap();
         r.control
             .as_ref()
             .expect("router running")
-            .try_send(Control::Shutdown)
+            .try_send(message)
             .expect("control channel has room");
     }
 
