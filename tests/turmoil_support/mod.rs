@@ -26,8 +26,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 mod ports;
+mod trace;
 
 pub use ports::{http_server, NoCommands, SharedIpvs, SharedVips, TurmoilHeartbeat, TurmoilProber};
+pub use trace::capture;
 
 use piranha_daemon::control::{Request, Response};
 use piranha_daemon::driver::{Control, Driver, DriverOptions, Identity, Loader, Ports};
