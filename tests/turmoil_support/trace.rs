@@ -1,11 +1,22 @@
 //! The drivers' own log as a trace: every line the daemon logs (`piranha_daemon` at `debug`),
 //! stamped with simulated time and prefixed by turmoil's host span (which router said it).
+//!
+//! One global subscriber for the whole test binary, writing into a buffer of the capturing
+//! thread only: `tracing` caches each call site's interest process-wide, so a scoped
+//! subscriber on one test's thread would miss lines whose call site another test's thread
+//! (with no subscriber) reached first.
 
+use std::cell::RefCell;
 use std::io;
-use std::sync::{Arc, Mutex};
+use std::sync::Once;
 
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::FormatTime;
+
+thread_local! {
+    /// This thread's capture, when one is running.
+    static BUFFER: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
+}
 
 /// Simulated time, as the log's timestamp.
 struct SimTime;
@@ -16,12 +27,16 @@ impl FormatTime for SimTime {
     }
 }
 
-/// Appends to the shared buffer.
-struct Sink(Arc<Mutex<Vec<u8>>>);
+/// Appends to this thread's capture (drops the line when the thread captures nothing).
+struct Sink;
 
 impl io::Write for Sink {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
+        BUFFER.with(|b| {
+            if let Some(v) = b.borrow_mut().as_mut() {
+                v.extend_from_slice(buf);
+            }
+        });
         Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -29,18 +44,23 @@ impl io::Write for Sink {
     }
 }
 
+static INSTALL: Once = Once::new();
+
 /// Run `f` (a whole simulation, on this thread) and return the daemons' log, one line per
 /// event: `TIME LEVEL node{name="ROUTER"}: piranha_daemon::driver: MESSAGE`.
 pub fn capture<T>(f: impl FnOnce() -> T) -> (T, Vec<String>) {
-    let buf = Arc::new(Mutex::new(Vec::new()));
-    let sink = buf.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || Sink(sink.clone()))
-        .with_timer(SimTime)
-        .with_ansi(false)
-        .with_env_filter("piranha_daemon=debug,turmoil::sim=info")
-        .finish();
-    let out = tracing::subscriber::with_default(subscriber, f);
-    let text = String::from_utf8(buf.lock().unwrap().clone()).expect("utf-8 log");
+    INSTALL.call_once(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(|| Sink)
+            .with_timer(SimTime)
+            .with_ansi(false)
+            .with_env_filter("piranha_daemon=debug,turmoil::sim=info")
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("no other global subscriber");
+    });
+    BUFFER.with(|b| *b.borrow_mut() = Some(Vec::new()));
+    let out = f();
+    let bytes = BUFFER.with(|b| b.borrow_mut().take()).unwrap_or_default();
+    let text = String::from_utf8(bytes).expect("utf-8 log");
     (out, text.lines().map(str::to_string).collect())
 }
