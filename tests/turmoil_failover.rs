@@ -8,9 +8,10 @@ mod turmoil_support;
 use std::time::Duration;
 
 use piranha_daemon::control::{Request, Response};
+use piranha_daemon::driver::Control;
 use turmoil_support::{
-    capture, Harness, VipChange, DEADTIME, KEEPALIVE, MAX_LATENCY, REALS, REAL_TIMEOUT, ROUTERS,
-    TICK,
+    capture, lvs_cf_with_weight, Harness, VipChange, DEADTIME, KEEPALIVE, MAX_LATENCY, REALS,
+    REAL_TIMEOUT, ROUTERS, TICK,
 };
 
 const SEED: u64 = 7;
@@ -392,4 +393,37 @@ fn one_way_partition_is_dual_active_until_mended() {
 fn print_trace() {
     let (_, log) = capture(|| script(11));
     println!("{}", log.join("\n"));
+}
+
+/// SIGHUP with an edited lvs.cf (s2's weight 1 -> 3): the active router's kernel table follows
+/// within one turn of the driver, nobody changes role; a broken lvs.cf is refused and changes
+/// nothing.
+#[test]
+fn reload_with_an_edited_lvs_cf_reaches_the_table() {
+    let mut h = steady(SEED);
+    h.run_until(REAL_TIMEOUT, |h| h.destinations(0).len() == 2)
+        .expect("both real servers in the table");
+    let s2: std::net::IpAddr = REALS[1].parse().unwrap();
+    let weight = |h: &Harness| {
+        h.table(0)
+            .services
+            .values()
+            .flat_map(|s| s.dests.values())
+            .find(|d| d.addr == s2)
+            .map(|d| d.weight)
+    };
+    assert_eq!(weight(&h), Some(1));
+    *h.shared.lvs_cf.lock().unwrap() = lvs_cf_with_weight(3);
+    h.control(0, Control::Reload(None));
+    h.control(1, Control::Reload(None));
+    h.run_until(HOP, |h| weight(h) == Some(3))
+        .unwrap_or_else(|| panic!("weight not applied: {:?}", h.table(0)));
+    *h.shared.lvs_cf.lock().unwrap() = "virtual {\n".into();
+    let r = h.request(0, Request::Reload);
+    assert!(matches!(r, Response::Error { .. }), "{r:?}");
+    for _ in 0..1000 {
+        h.step();
+        assert_eq!(h.active(), vec![0]);
+    }
+    assert_eq!(weight(&h), Some(3));
 }

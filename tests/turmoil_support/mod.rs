@@ -63,8 +63,14 @@ pub const TICK: Duration = Duration::from_millis(1);
 /// Hard bound of every scenario's simulated time.
 pub const MAX_SIM_TIME: Duration = Duration::from_secs(30);
 
-/// The lvs.cf every router runs: two routers, one HTTP virtual server, two real servers.
+/// The lvs.cf every router starts with: two routers, one HTTP virtual server, two real
+/// servers of weight 1.
 pub fn lvs_cf() -> String {
+    lvs_cf_with_weight(1)
+}
+
+/// The same, with real server s2 at `weight` (for reloads).
+pub fn lvs_cf_with_weight(weight: u32) -> String {
     format!(
         "serial_no = 1\nprimary = {r0}\nbackup = {r1}\nservice = lvs\nbackup_active = 1\n\
          heartbeat = 1\nheartbeat_port = {HEARTBEAT_PORT}\nkeepalive = 0.1\ndeadtime = 0.3\n\
@@ -73,7 +79,7 @@ pub fn lvs_cf() -> String {
          virtual web {{\n active = 1\n address = {VIP} eth0:1\n port = 80\n \
          scheduler = wlc\n timeout = 1\n reentry = 1\n protocol = tcp\n\
          \n server s1 {{\n  address = {s1}\n  active = 1\n  weight = 1\n }}\n\
-         \n server s2 {{\n  address = {s2}\n  active = 1\n  weight = 1\n }}\n}}\n",
+         \n server s2 {{\n  address = {s2}\n  active = 1\n  weight = {weight}\n }}\n}}\n",
         r0 = ROUTERS[0],
         r1 = ROUTERS[1],
         s1 = REALS[0],
@@ -81,8 +87,7 @@ pub fn lvs_cf() -> String {
     )
 }
 
-fn director_config() -> Result<DirectorConfig, String> {
-    let text = lvs_cf();
+fn director_config(text: &str) -> Result<DirectorConfig, String> {
     let parsed = config::parse("lvs.cf", text.as_bytes()).map_err(|e| format!("{e:?}"))?;
     DirectorConfig::from_lvs_cf(&parsed.config, None).map_err(|e| e.to_string())
 }
@@ -133,6 +138,8 @@ pub struct Shared {
     pub routers: [Mutex<RouterState>; 2],
     /// Every VIP change of every router, in simulated-time order.
     pub journal: Mutex<Vec<VipEvent>>,
+    /// The lvs.cf on "disk": read at every daemon start and reload.
+    pub lvs_cf: Mutex<String>,
 }
 
 /// One router's daemon: fresh (empty) table and VIPs, then the production driver until it
@@ -173,13 +180,16 @@ pub async fn router(shared: Arc<Shared>, index: usize) -> turmoil::Result {
         incarnation,
         seed: index as u64,
     };
-    let loader: Loader = Arc::new(director_config);
+    let loader: Loader = {
+        let shared = shared.clone();
+        Arc::new(move || director_config(&shared.lvs_cf.lock().unwrap()))
+    };
     let options = DriverOptions {
         config_file: "lvs.cf".into(),
         arp_style: ArpStyle::GratuitousReply,
     };
     let driver = Driver::new(
-        director_config()?,
+        director_config(&shared.lvs_cf.lock().unwrap())?,
         identity,
         ports,
         control_rx,
@@ -215,7 +225,10 @@ impl Harness {
             .max_message_latency(MAX_LATENCY);
         configure(&mut builder);
         let mut sim = builder.build();
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            lvs_cf: Mutex::new(lvs_cf()),
+            ..Shared::default()
+        });
         for real in REALS {
             sim.host(real, http_server);
         }
