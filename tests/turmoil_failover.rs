@@ -39,7 +39,7 @@ fn clean_start_makes_the_primary_the_only_active() {
     }
 }
 
-/// Time for a datagram to cross: turmoil's worst latency plus a tick of scheduling.
+/// Time for a datagram to cross: turmoil's worst latency plus two ticks of scheduling.
 const HOP: Duration =
     Duration::from_millis(MAX_LATENCY.as_millis() as u64 + 2 * TICK.as_millis() as u64);
 
@@ -75,6 +75,14 @@ fn returning_primary_stays_backup() {
         assert_eq!(h.active(), vec![1], "at {:?}: {:?}", h.now(), h.journal());
     }
     assert_eq!(h.shared.routers[0].lock().unwrap().boots, 2);
+    // It runs, as backup, and knows whom it stands behind.
+    assert!(h.sim.is_host_running(ROUTERS[0]));
+    let Response::Status(status) = h.request(0, Request::Status) else {
+        panic!("not a status");
+    };
+    assert!(!status.active, "{status:?}");
+    assert_eq!(status.peer, "active", "{status:?}");
+    assert!(status.heartbeats_accepted > 0, "{status:?}");
 }
 
 #[test]
