@@ -8,13 +8,17 @@
 //!   and announce with its simulated time;
 //! - commands: [`NoCommands`], which only records.
 //!
+//! The turmoil hosts are named by their addresses (10.0.0.1, 10.0.0.2 routers; 10.0.1.1,
+//! 10.0.1.2 real servers), so the lvs.cf is written before the simulation starts and each
+//! router is primary or backup by its address, as in production.
+//!
 //! All state the tests assert on lives in [`Shared`] behind `Arc`s, outside the hosts, so it
 //! survives a crash and the test reads it between `sim.step()`s. A host crash takes the host's
-//! VIPs and kernel table with it ([`Harness::crash`] clears them, as a reboot would); a
+//! VIPs and kernel table with it ([`Harness::crash_router`] clears them, as a reboot would); a
 //! (re)start of the daemon begins from an empty table and no VIPs.
 //!
 //! turmoil has no ICMP: a datagram to a host whose daemon is gone is silently dropped, so
-//! [`HeartbeatRecv::Refused`] (ECONNREFUSED on a connected UDP socket) is never reported here,
+//! `HeartbeatRecv::Refused` (ECONNREFUSED on a connected UDP socket) is never reported here,
 //! and there is no ARP: "which router do clients reach" is not observed at this level (the
 //! fast simulator models both).
 
