@@ -406,9 +406,10 @@ impl Director {
                 }
                 self.drain_nanny(*id);
             }
-            for (id, _) in &plan.start {
-                if self.start_nanny(now, *id) {
-                    started += 1;
+            let names = self.real_server_names();
+            for (id, config) in plan.start {
+                if let Some(names) = names.get(&id) {
+                    started += usize::from(self.start_nanny(now, id, config, names.clone()));
                 }
             }
             // Addresses: the new set up (and announced), the vanished ones down.

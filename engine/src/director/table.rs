@@ -3,7 +3,9 @@
 
 use crate::ipvs::{reconcile, Op, Ownership, ServiceKey, Table};
 use crate::lvs::{self, RealId};
-use crate::nanny::{Nanny, NannyEvent, NannyOutput};
+use std::collections::BTreeMap;
+
+use crate::nanny::{Nanny, NannyConfig, NannyEvent, NannyOutput};
 use crate::ports::IpvsTimeouts;
 use crate::time::Instant;
 
@@ -18,13 +20,11 @@ impl Director {
         if self.config.timeouts != IpvsTimeouts::default() {
             self.push(Output::SetIpvsTimeouts(self.config.timeouts));
         }
-        let ids: Vec<RealId> = lvs::nanny_configs(&self.config.virtuals)
-            .into_keys()
-            .collect();
+        let names = self.real_server_names();
         let mut started = 0;
-        for id in ids {
-            if self.start_nanny(now, id) {
-                started += 1;
+        for (id, config) in lvs::nanny_configs(&self.config.virtuals) {
+            if let Some(names) = names.get(&id) {
+                started += usize::from(self.start_nanny(now, id, config, names.clone()));
             }
         }
         self.push(Output::Event(Event::LvsStarted { nannies: started }));
@@ -60,17 +60,32 @@ impl Director {
         self.push(Output::Event(Event::LvsStopped));
     }
 
-    /// Start the nanny of `id` if the configuration has it. Returns whether one started.
-    pub(super) fn start_nanny(&mut self, now: Instant, id: RealId) -> bool {
-        let Some((v, r)) = self.config.virtuals.iter().find_map(|v| {
-            v.active_servers()
-                .find(|r| v.real_id(r) == id)
-                .map(|r| (v.clone(), r.clone()))
-        }) else {
-            return false;
-        };
+    /// The lvs.cf names (virtual server, real server) of every active real server, first of each
+    /// identity as everywhere else: built once per lvs start or reload, so starting N nannies
+    /// costs O(N), not a search of the configuration per nanny.
+    pub(super) fn real_server_names(&self) -> BTreeMap<RealId, (String, String)> {
+        let mut names = BTreeMap::new();
+        for v in lvs::active_virtuals(&self.config.virtuals) {
+            for r in v.active_servers() {
+                names
+                    .entry(v.real_id(r))
+                    .or_insert_with(|| (v.name.clone(), r.name.clone()));
+            }
+        }
+        names
+    }
+
+    /// Start the nanny of `id` with `config`, known to the operator by `names`. Returns whether
+    /// one started.
+    pub(super) fn start_nanny(
+        &mut self,
+        now: Instant,
+        id: RealId,
+        config: NannyConfig,
+        names: (String, String),
+    ) -> bool {
         let seed = id.nanny_seed(self.seed);
-        let Ok(mut nanny) = Nanny::new(v.nanny_config(&r), id.addr, id.port, seed, now) else {
+        let Ok(mut nanny) = Nanny::new(config, id.addr, id.port, seed, now) else {
             // Zero timeout or absurd weight: the validator refuses those; never panic here.
             return false;
         };
@@ -78,15 +93,16 @@ impl Director {
         nanny.set_ignore_failures(
             self.mutation == Some(crate::mutation::Mutation::NannyIgnoresFailure),
         );
-        if self.drained.contains(&(v.name.clone(), r.name.clone())) {
+        if self.drained.contains(&names) {
             nanny.handle_drain(now);
         }
+        let (virtual_name, server) = names;
         self.nannies.insert(
             id,
             Slot {
                 nanny,
-                virtual_name: v.name.clone(),
-                server: r.name.clone(),
+                virtual_name,
+                server,
             },
         );
         self.drain_nanny(id);
