@@ -75,6 +75,24 @@ fn run(cfg: SchedConfig, seed: u64, ops: usize, max_dests: usize) -> usize {
     let mut now = Instant::ZERO;
     let mut decisions = 0;
     let max_weight = 1 + g.next_u32() % 12;
+    // One run in three also draws rare large weights, so the indexed trees' integer
+    // scale grows (2^20), needs a 128-bit division (2^26 + k) and falls back to exact
+    // cross-multiplication (2^27 and i32::MAX), as well as dropping back on rebuilds.
+    // Not for wrr: its kernel loop steps the current weight down by the weights' gcd, up
+    // to i32::MAX rounds per decision.
+    let large = g.next_u32() % 3 == 0 && cfg.algorithm != Algorithm::Wrr;
+    let weight = |g: &mut ChaCha8Rng| {
+        if large && g.next_u32() % 16 == 0 {
+            match g.next_u32() % 4 {
+                0 => 1 << 20,
+                1 => (1 << 26) + g.next_u32() % 1000,
+                2 => 1 << 27,
+                _ => i32::MAX as u32,
+            }
+        } else {
+            1 + g.next_u32() % max_weight
+        }
+    };
     for step in 0..ops {
         let roll = g.next_u32() % 1000;
         let ctx = || format!("{} seed {seed} step {step}", cfg.algorithm);
@@ -84,7 +102,7 @@ fn run(cfg: SchedConfig, seed: u64, ops: usize, max_dests: usize) -> usize {
                 let w = if g.next_u32() % 8 == 0 {
                     0
                 } else {
-                    1 + g.next_u32() % max_weight
+                    weight(&mut g)
                 };
                 let spec = DestSpec {
                     addr: IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | (g.next_u32() & 0xffff))),
@@ -107,7 +125,7 @@ fn run(cfg: SchedConfig, seed: u64, ops: usize, max_dests: usize) -> usize {
                 let w = if g.next_u32() % 4 == 0 {
                     0
                 } else {
-                    1 + g.next_u32() % max_weight
+                    weight(&mut g)
                 };
                 pair.scan.set_weight(d, w).unwrap();
                 pair.fast.set_weight(d, w).unwrap();

@@ -119,22 +119,28 @@ impl TreeNode for RatioNode {
 }
 
 /// An integer-keyed node: `key << 32 | slot` in one `u128`, so (key, slot) order is one
-/// branch-free integer minimum. Keys must be below `u64::MAX` (the ineligible sentinel).
+/// branch-free integer minimum. Keys must be below [`IntNode::KEY_LIMIT`] (96 bits; the
+/// value itself is the ineligible sentinel).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct IntNode(u128);
 
-impl TreeNode for IntNode {
-    type Key = u64;
+impl IntNode {
+    /// Keys are `< KEY_LIMIT`; `KEY_LIMIT` marks an ineligible leaf.
+    pub(crate) const KEY_LIMIT: u128 = (1 << 96) - 1;
+}
 
-    fn leaf(slot: usize, key: Option<u64>) -> Self {
+impl TreeNode for IntNode {
+    type Key = u128;
+
+    fn leaf(slot: usize, key: Option<u128>) -> Self {
         let k = match key {
             Some(k) => {
-                debug_assert!(k < u64::MAX);
+                debug_assert!(k < Self::KEY_LIMIT);
                 k
             }
-            None => u64::MAX,
+            None => Self::KEY_LIMIT,
         };
-        IntNode(u128::from(k) << 32 | slot as u128)
+        IntNode(k << 32 | slot as u128)
     }
 
     #[inline(always)]
@@ -147,7 +153,7 @@ impl TreeNode for IntNode {
     }
 
     fn eligible(&self) -> bool {
-        (self.0 >> 32) as u64 != u64::MAX
+        self.0 >> 32 != Self::KEY_LIMIT
     }
 }
 
@@ -294,6 +300,104 @@ impl<N: TreeNode> Tournament4<N> {
     pub(crate) fn winner(&self) -> Option<usize> {
         let root = self.nodes[0];
         root.eligible().then_some(root.slot() as usize)
+    }
+}
+
+/// Weights (ratio denominators) up to `2^MAX_DEN_BITS - 1` use the integer tree.
+const MAX_DEN_BITS: u32 = 27;
+
+/// A minimum tournament over [`Ratio`] keys that compares them as exact integers.
+///
+/// Every denominator in the tree is below `2^bits`; a ratio `n / d` is stored as its
+/// *image* `floor(n * 2^(2 bits) / d)`. The image is exact for ordering: if `a/b < c/e`
+/// then `c*b - a*e >= 1`, so `c/e - a/b >= 1/(b e) > 2^-(2 bits)` and the scaled values
+/// are more than 1 apart, so their floors differ; equal ratios have equal images. So the
+/// earliest minimum of the images is the earliest minimum of the ratios, as the kernel's
+/// cross-multiplying loop finds it, and the tree is [`Tournament4<IntNode>`] with its
+/// branch-free integer minimum. Numerators (`active * 256 + inactive`) are below 2^41,
+/// so with `bits <= 27` an image is below 2^95 and fits [`IntNode`]'s 96-bit key.
+///
+/// `bits` follows the largest weight seen: a larger one rebuilds the tree (at most once
+/// per doubling of the largest weight); a rebuild also lowers it to the current maximum.
+/// Weights of 2^27 and above (the kernel allows up to 2^31 - 1) switch to a
+/// [`Tournament<RatioNode>`], which cross-multiplies exactly at any size.
+#[derive(Clone, Debug)]
+pub(crate) struct RatioTree {
+    /// Every denominator is `< 2^bits`; `bits > MAX_DEN_BITS` selects `wide`.
+    bits: u32,
+    int: Tournament4<IntNode>,
+    wide: Tournament<RatioNode>,
+}
+
+impl RatioTree {
+    pub(crate) fn new(cap: usize) -> Self {
+        RatioTree {
+            bits: 1,
+            int: Tournament4::new(cap),
+            wide: Tournament::new(1),
+        }
+    }
+
+    /// The image of `r` for the current `bits` (integer mode only).
+    #[inline(always)]
+    fn image(&self, r: Ratio) -> u128 {
+        let shift = 2 * self.bits;
+        debug_assert!(r.num < 1 << 41 && r.den >> self.bits == 0 && r.den > 0);
+        if r.num.leading_zeros() >= shift {
+            // One 64-bit division: the common case (small loads and weights).
+            u128::from((r.num << shift) / r.den)
+        } else {
+            (u128::from(r.num) << shift) / u128::from(r.den)
+        }
+    }
+
+    fn bits_for(den: u64) -> u32 {
+        (64 - den.leading_zeros()).max(1)
+    }
+
+    /// Re-creates the tree for `cap` slots with keys from `key(slot)`. O(cap).
+    pub(crate) fn rebuild(&mut self, cap: usize, mut key: impl FnMut(usize) -> Option<Ratio>) {
+        let keys: Vec<Option<Ratio>> = (0..cap).map(&mut key).collect();
+        let max_den = keys.iter().flatten().map(|r| r.den).max().unwrap_or(1);
+        self.bits = Self::bits_for(max_den);
+        if self.bits <= MAX_DEN_BITS {
+            self.wide = Tournament::new(1);
+            let this = &*self;
+            let images: Vec<Option<u128>> = keys.iter().map(|k| k.map(|r| this.image(r))).collect();
+            self.int.rebuild(cap, |s| images[s]);
+        } else {
+            self.int = Tournament4::new(1);
+            self.wide.rebuild(cap, |s| keys[s]);
+        }
+    }
+
+    /// Sets one slot's key, O(log cap). Returns `false`, changing nothing, when the key's
+    /// denominator does not fit the current scale: the caller must then [`Self::rebuild`].
+    #[inline]
+    #[must_use]
+    pub(crate) fn set(&mut self, slot: usize, key: Option<Ratio>) -> bool {
+        if let Some(r) = key {
+            if r.den >> self.bits != 0 {
+                return false;
+            }
+        }
+        if self.bits <= MAX_DEN_BITS {
+            let k = key.map(|r| self.image(r));
+            self.int.set(slot, k);
+        } else {
+            self.wide.set(slot, key);
+        }
+        true
+    }
+
+    /// The earliest slot holding the minimum ratio, if any leaf is eligible.
+    #[inline]
+    pub(crate) fn winner(&self) -> Option<usize> {
+        if self.bits <= MAX_DEN_BITS {
+            self.int.winner()
+        } else {
+            self.wide.winner()
+        }
     }
 }
 
@@ -486,7 +590,7 @@ mod tests {
     fn int_tournament_matches_ratio_tournament_on_integers() {
         let keys = [
             None,
-            Some(5u64),
+            Some(5u128),
             Some(3),
             Some(3),
             None,
@@ -497,7 +601,12 @@ mod tests {
         let mut a: Tournament4<IntNode> = Tournament4::new(8);
         let mut b: Tournament<RatioNode> = Tournament::new(8);
         a.rebuild(8, |s| keys[s]);
-        b.rebuild(8, |s| keys[s].map(|n| Ratio { num: n, den: 1 }));
+        b.rebuild(8, |s| {
+            keys[s].map(|n| Ratio {
+                num: n as u64,
+                den: 1,
+            })
+        });
         assert_eq!(a.winner(), Some(2));
         for (slot, k) in [
             (2, Some(9)),
@@ -507,7 +616,13 @@ mod tests {
             (5, None),
         ] {
             a.set(slot, k);
-            b.set(slot, k.map(|n| Ratio { num: n, den: 1 }));
+            b.set(
+                slot,
+                k.map(|n| Ratio {
+                    num: n as u64,
+                    den: 1,
+                }),
+            );
             assert_eq!(a.winner(), b.winner());
         }
         assert_eq!(a.winner(), Some(7));
@@ -515,6 +630,71 @@ mod tests {
             a.set(s, None);
         }
         assert_eq!(a.winner(), None);
+    }
+
+    /// The earliest minimum by the kernel's cross-multiplication, by brute force.
+    fn earliest_min(keys: &[Option<Ratio>]) -> Option<usize> {
+        let mut best: Option<usize> = None;
+        for (s, k) in keys.iter().enumerate() {
+            if let Some(k) = k {
+                if best.is_none_or(|b| *k < keys[b].unwrap()) {
+                    best = Some(s);
+                }
+            }
+        }
+        best
+    }
+
+    #[test]
+    fn ratio_tree_is_exact_across_scales() {
+        // Denominators from 1 to i32::MAX: the integer images (small and 128-bit
+        // divisions), scale growth, the cross-multiplying fallback and the way back.
+        let dens = [
+            1u64,
+            2,
+            3,
+            7,
+            20,
+            1 << 11,
+            65_535,
+            (1 << 26) + 3,
+            1 << 27,
+            i32::MAX as u64,
+        ];
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for round in 0..40 {
+            let cap = 16 << (round % 3);
+            let mut keys: Vec<Option<Ratio>> = vec![None; cap];
+            let mut t = RatioTree::new(cap);
+            let top = 1 + round % dens.len();
+            for step in 0..2_000 {
+                let slot = next() as usize % cap;
+                let key = (next() % 5 != 0).then(|| {
+                    let den = dens[next() as usize % top];
+                    // Small numerators make ties and near-ties; large ones reach 2^41.
+                    let num = match next() % 3 {
+                        0 => next() % 64,
+                        1 => next() % 8 * den,
+                        _ => next() % (1 << 41),
+                    };
+                    Ratio { num, den }
+                });
+                keys[slot] = key;
+                if !t.set(slot, key) {
+                    t.rebuild(cap, |s| keys[s]);
+                }
+                if step % 500 == 0 {
+                    t.rebuild(cap, |s| keys[s]);
+                }
+                assert_eq!(t.winner(), earliest_min(&keys), "round {round} step {step}");
+            }
+        }
     }
 
     #[test]

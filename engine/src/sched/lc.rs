@@ -11,13 +11,14 @@
 //! - nq: skip overloaded or weight 0; the first destination with activeconns == 0 is
 //!   returned at once; otherwise as sed.
 //!
-//! The indexed variant keeps a [`Tournament`] whose key reproduces each comparison, ties
-//! to the earlier slot: lc the integer overhead; as cross-multiplied ratios wlc
+//! The indexed variant keeps a tournament whose key reproduces each comparison, ties
+//! to the earlier slot: lc the integer overhead ([`Tournament4`]); as ratios compared
+//! exactly ([`RatioTree`], integer images of cross-multiplication order) wlc
 //! `overhead / weight`, sed `(active + 1) / weight`, nq `0 / 1` when idle (every idle
 //! server ties, so the earliest wins, and 0 is below any busy ratio) else as sed.
 
 use super::dest::{DestId, DestState, Dests};
-use super::index::{IntNode, Ratio, RatioNode, Tournament, Tournament4};
+use super::index::{IntNode, Ratio, RatioTree, Tournament4};
 use super::{Instant, Packet, Policy, RandomSource};
 
 /// Which of the four least-connection schedulers.
@@ -34,8 +35,8 @@ pub(crate) enum Kind {
 pub(crate) struct LeastConn {
     kind: Kind,
     indexed: bool,
-    /// wlc, sed, nq: rational keys.
-    tree: Tournament<RatioNode>,
+    /// wlc, sed, nq: rational keys (compared as exact integer images).
+    tree: RatioTree,
     /// lc: integer keys (the overhead), compared exactly without ratios.
     int_tree: Tournament4<IntNode>,
 }
@@ -75,11 +76,12 @@ impl LeastConn {
         LeastConn {
             kind,
             indexed,
-            tree: Tournament::new(16),
+            tree: RatioTree::new(16),
             int_tree: Tournament4::new(16),
         }
     }
 
+    #[inline(always)]
     fn key(&self, st: &DestState) -> Option<Ratio> {
         if !st.usable() {
             return None;
@@ -178,7 +180,7 @@ impl Policy for LeastConn {
             let keys: Vec<Option<Ratio>> = (0..d.capacity()).map(|s| self.slot_key(d, s)).collect();
             if self.kind == Kind::Lc {
                 self.int_tree
-                    .rebuild(d.capacity(), |s| keys[s].map(|k| k.num));
+                    .rebuild(d.capacity(), |s| keys[s].map(|k| u128::from(k.num)));
             } else {
                 self.tree.rebuild(d.capacity(), |s| keys[s]);
             }
@@ -188,9 +190,9 @@ impl Policy for LeastConn {
         if self.indexed {
             let k = self.slot_key(d, slot);
             if self.kind == Kind::Lc {
-                self.int_tree.set(slot, k.map(|k| k.num));
-            } else {
-                self.tree.set(slot, k);
+                self.int_tree.set(slot, k.map(|k| u128::from(k.num)));
+            } else if !self.tree.set(slot, k) {
+                self.rebuild(d);
             }
         }
     }

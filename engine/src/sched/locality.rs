@@ -18,7 +18,7 @@
 //! default 24 h); the kernel's 60 s garbage-collection timer granularity is not modelled.
 //! When the cache exceeds the kernel's `max_size` (16 × 1024 entries), entries idle for
 //! `ENTRY_TIMEOUT` (6 min) are swept, as the kernel's timer does.
-//! Indexed: the wlc miss is a lazily updated [`Tournament`] lookup and the "some
+//! Indexed: the wlc miss is a lazily updated [`RatioTree`](super::index::RatioTree) lookup and the "some
 //! destination is underloaded" test an O(1) counter. lblcr's server sets are scanned in
 //! both variants, as the kernel does; they only shrink after `expiration` without change,
 //! so under steady load they can grow towards the whole list.
@@ -28,7 +28,7 @@ use core::net::IpAddr;
 use std::collections::HashMap;
 
 use super::dest::{DestId, Dests};
-use super::index::{RatioNode, Tournament};
+use super::index::RatioTree;
 use super::lc::{wlc_key, wlc_scan};
 use super::{Duration, Instant, Packet, Policy, RandomSource};
 
@@ -89,7 +89,7 @@ type Map<V> = HashMap<u128, V, BuildHasherDefault<FixedHasher>>;
 #[derive(Debug)]
 struct Miss {
     indexed: bool,
-    tree: Tournament<RatioNode>,
+    tree: RatioTree,
     dirty: Vec<u32>,
     is_dirty: Vec<bool>,
 }
@@ -98,7 +98,7 @@ impl Miss {
     fn new(indexed: bool) -> Self {
         Miss {
             indexed,
-            tree: Tournament::new(16),
+            tree: RatioTree::new(16),
             dirty: Vec::new(),
             is_dirty: vec![false; 16],
         }
@@ -127,13 +127,18 @@ impl Miss {
         if self.dirty.len() > d.capacity() / 8 {
             self.rebuild(d);
         } else {
+            let mut fits = true;
             for &slot in &self.dirty {
                 let slot = slot as usize;
                 self.is_dirty[slot] = false;
-                self.tree
+                fits &= self
+                    .tree
                     .set(slot, d.at(slot).and_then(|id| wlc_key(d.state(id))));
             }
             self.dirty.clear();
+            if !fits {
+                self.rebuild(d);
+            }
         }
         self.tree.winner().and_then(|s| d.at(s))
     }

@@ -43,10 +43,11 @@ impl Heaviest {
         }
     }
 
-    fn slot_key(&self, d: &Dests, slot: usize) -> Option<u64> {
+    fn slot_key(&self, d: &Dests, slot: usize) -> Option<u128> {
         let id = d.at(slot)?;
         let st = d.state(id);
-        self.eligible(st).then_some(u64::from(u32::MAX - st.weight))
+        self.eligible(st)
+            .then_some(u128::from(u32::MAX - st.weight))
     }
 
     fn scan(&self, d: &Dests) -> Option<DestId> {
