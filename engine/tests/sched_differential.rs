@@ -80,9 +80,9 @@ fn run(cfg: SchedConfig, seed: u64, ops: usize, max_dests: usize) -> usize {
     // cross-multiplication (2^27 and i32::MAX), as well as dropping back on rebuilds.
     // Not for wrr: its kernel loop steps the current weight down by the weights' gcd, up
     // to i32::MAX rounds per decision.
-    let large = g.next_u32() % 3 == 0 && cfg.algorithm != Algorithm::Wrr;
+    let large = g.next_u32().is_multiple_of(3) && cfg.algorithm != Algorithm::Wrr;
     let weight = |g: &mut ChaCha8Rng| {
-        if large && g.next_u32() % 16 == 0 {
+        if large && g.next_u32().is_multiple_of(16) {
             match g.next_u32() % 4 {
                 0 => 1 << 20,
                 1 => (1 << 26) + g.next_u32() % 1000,
