@@ -7,6 +7,9 @@
 //! rebuilds the Maglev table. `mh/disruption`: remove and re-add one of 1024 servers; the
 //! fraction of table entries that move is printed for several n.
 //!
+//! `sched/harness/<n>`: the workload alone (packet, bookkeeping, the random connection end)
+//! with no scheduler calls, the floor under every figure above.
+//!
 //! Run: `cargo bench --bench sched -- --noplot` (a filter such as `sched/wlc` narrows it).
 
 use std::hint::black_box;
@@ -81,6 +84,11 @@ impl Workload {
         w
     }
 
+    /// A uniform index below `len` by multiply-shift (no 64-bit division in the loop).
+    fn pick(&mut self, len: usize) -> usize {
+        ((u128::from(self.xs.next()) * len as u128) >> 64) as usize
+    }
+
     fn packet(&mut self) -> Packet {
         let r = self.xs.next();
         Packet::new(
@@ -103,15 +111,37 @@ impl Workload {
     fn step(&mut self) -> Option<DestId> {
         let d = self.open_one();
         if !self.conns.is_empty() {
-            let i = (self.xs.next() % self.conns.len() as u64) as usize;
+            let i = self.pick(self.conns.len());
             let gone = self.conns.swap_remove(i);
             self.sched.on_conn_close(gone, true).unwrap();
         }
         d
     }
+
+    /// The workload's own cost, for reference: the same packet, bookkeeping and random
+    /// connection end, with a fixed-function "decision" and no scheduler calls.
+    fn step_harness(&mut self, n: usize) -> Option<DestId> {
+        let pkt = black_box(self.packet());
+        let j = self.pick(n.min(self.conns.len()));
+        let d = self.conns[j];
+        let _ = pkt;
+        self.conns.push(d);
+        let i = self.pick(self.conns.len());
+        Some(self.conns.swap_remove(i))
+    }
 }
 
 fn schedulers(c: &mut Criterion) {
+    let mut group = c.benchmark_group("sched/harness");
+    for n in SIZES {
+        let mut w: Option<Workload> = None;
+        group.bench_function(BenchmarkId::from_parameter(n), |b| {
+            let w =
+                w.get_or_insert_with(|| Workload::new(Algorithm::Rr, Implementation::Indexed, n));
+            b.iter(|| black_box(w.step_harness(n).map_or(u32::MAX, |d| d.0)))
+        });
+    }
+    group.finish();
     for alg in Algorithm::ALL {
         let mut group = c.benchmark_group(format!("sched/{alg}"));
         for n in SIZES {
@@ -123,7 +153,8 @@ fn schedulers(c: &mut Criterion) {
                 let mut w: Option<Workload> = None;
                 group.bench_function(BenchmarkId::new(name, n), |b| {
                     let w = w.get_or_insert_with(|| Workload::new(alg, imp, n));
-                    b.iter(|| black_box(w.step()))
+                    // A u32: an `Option<DestId>` through black_box stalls store forwarding.
+                    b.iter(|| black_box(w.step().map_or(u32::MAX, |d| d.0)))
                 });
             }
         }

@@ -116,12 +116,15 @@ pub(crate) struct Dests {
     pub(crate) front: usize,
     /// Destinations in the list.
     pub(crate) live: usize,
-    /// In-list destinations with `activeconns * 2 < weight` (lblc/lblcr overload rule).
+    /// In-list destinations with `activeconns * 2 < weight` (lblc/lblcr overload rule),
+    /// kept only when `count_underloaded` (connection events skip it otherwise).
     pub(crate) underloaded: usize,
+    count_underloaded: bool,
 }
 
 impl Dests {
-    pub(crate) fn new() -> Self {
+    /// An empty list; `count_underloaded` keeps [`Self::underloaded`] up to date.
+    pub(crate) fn new(count_underloaded: bool) -> Self {
         let cap = 16;
         Dests {
             info: Vec::new(),
@@ -130,6 +133,7 @@ impl Dests {
             front: cap,
             live: 0,
             underloaded: 0,
+            count_underloaded,
         }
     }
 
@@ -216,7 +220,7 @@ impl Dests {
         self.slots[self.front] = id.0;
         self.slot_of[id.index()] = self.front as u32;
         self.live += 1;
-        if self.info[id.index()].underloaded() {
+        if self.count_underloaded && self.info[id.index()].underloaded() {
             self.underloaded += 1;
         }
         (id, relaid)
@@ -225,7 +229,7 @@ impl Dests {
     /// Unlinks a destination. Returns its old slot and whether the slots were re-laid out.
     pub(crate) fn remove(&mut self, id: DestId) -> Option<(usize, bool)> {
         let slot = self.slot(id)?;
-        if self.info[id.index()].underloaded() {
+        if self.count_underloaded && self.info[id.index()].underloaded() {
             self.underloaded -= 1;
         }
         self.info[id.index()].available = false;
@@ -245,8 +249,12 @@ impl Dests {
     #[inline]
     pub(crate) fn update(&mut self, id: DestId, f: impl FnOnce(&mut DestState)) -> Option<usize> {
         let slot = self.slot(id);
-        let in_list = slot.is_some();
         let st = &mut self.info[id.index()];
+        if !self.count_underloaded {
+            f(st);
+            return slot;
+        }
+        let in_list = slot.is_some();
         let before = in_list && st.underloaded();
         f(st);
         let after = in_list && st.underloaded();
@@ -287,7 +295,7 @@ mod tests {
 
     #[test]
     fn list_order_is_newest_first_like_list_add_rcu() {
-        let mut d = Dests::new();
+        let mut d = Dests::new(true);
         let a = d.add(spec(1)).0;
         let b = d.add(spec(1)).0;
         let c = d.add(spec(1)).0;
@@ -301,7 +309,7 @@ mod tests {
 
     #[test]
     fn relayout_keeps_order_through_growth_and_churn() {
-        let mut d = Dests::new();
+        let mut d = Dests::new(true);
         let mut ids = Vec::new();
         for i in 0..1000u32 {
             ids.push(d.add(spec(i % 7)).0);

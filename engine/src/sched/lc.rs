@@ -196,6 +196,17 @@ impl Policy for LeastConn {
             }
         }
     }
+    #[inline]
+    fn load_changed(&mut self, d: &Dests, slot: usize, id: DestId) {
+        if self.indexed {
+            let k = self.key(d.state(id));
+            if self.kind == Kind::Lc {
+                self.int_tree.set(slot, k.map(|k| u128::from(k.num)));
+            } else if !self.tree.set(slot, k) {
+                self.rebuild(d);
+            }
+        }
+    }
     fn tracks_load(&self) -> bool {
         self.indexed
     }

@@ -168,6 +168,12 @@ pub(crate) trait Policy: fmt::Debug + Send {
     fn rebuild(&mut self, d: &Dests);
     /// Recompute slot-indexed state for one slot (its destination changed or left).
     fn refresh(&mut self, d: &Dests, slot: usize);
+    /// A connection event changed in-list destination `id`'s counters (or overload flag);
+    /// it sits in `slot`. The hot path of every load-tracking policy.
+    #[inline]
+    fn load_changed(&mut self, d: &Dests, slot: usize, _id: DestId) {
+        self.refresh(d, slot);
+    }
     /// Any of the three hooks below, for the schedulers that rebuild a table on every change
     /// (dh, sh, mh, wrr): they implement this one instead of all three.
     fn dests_changed(&mut self, _d: &Dests) {}
@@ -239,7 +245,10 @@ impl Scheduler {
         };
         let mut s = Scheduler {
             config,
-            dests: Dests::new(),
+            dests: Dests::new(matches!(
+                config.algorithm,
+                Algorithm::Lblc | Algorithm::Lblcr
+            )),
             tracks_load: policy.tracks_load(),
             policy,
             persistence: config.persistence.map(persist::Templates::new),
@@ -333,7 +342,7 @@ impl Scheduler {
             st.active_conns += 1;
             st.bind_overload();
         });
-        self.load_changed(slot, was != self.dests.state(id).overloaded);
+        self.load_changed(id, slot, was != self.dests.state(id).overloaded);
         Ok(())
     }
 
@@ -347,7 +356,7 @@ impl Scheduler {
             st.active_conns -= 1;
             st.inactive_conns += 1;
         });
-        self.load_changed(slot, false);
+        self.load_changed(id, slot, false);
         Ok(())
     }
 
@@ -372,7 +381,7 @@ impl Scheduler {
             }
             st.unbind_overload();
         });
-        self.load_changed(slot, was != self.dests.state(id).overloaded);
+        self.load_changed(id, slot, was != self.dests.state(id).overloaded);
         Ok(())
     }
 
@@ -428,10 +437,10 @@ impl Scheduler {
     }
 
     #[inline]
-    fn load_changed(&mut self, slot: Option<usize>, flag_flipped: bool) {
+    fn load_changed(&mut self, id: DestId, slot: Option<usize>, flag_flipped: bool) {
         if self.tracks_load || flag_flipped {
             if let Some(slot) = slot {
-                self.policy.refresh(&self.dests, slot);
+                self.policy.load_changed(&self.dests, slot, id);
             }
         }
     }
