@@ -338,11 +338,10 @@ impl RatioTree {
         }
     }
 
-    /// The image of `r` for the current `bits` (integer mode only).
+    /// The image of `r` at scale `2^shift` (integer mode only).
     #[inline(always)]
-    fn image(&self, r: Ratio) -> u128 {
-        let shift = 2 * self.bits;
-        debug_assert!(r.num < 1 << 41 && r.den >> self.bits == 0 && r.den > 0);
+    fn image(r: Ratio, shift: u32) -> u128 {
+        debug_assert!(r.num < 1 << 41 && r.den > 0 && u128::from(r.den).pow(2) <= 1 << shift);
         if r.num.leading_zeros() >= shift {
             // One 64-bit division: the common case (small loads and weights).
             u128::from((r.num << shift) / r.den)
@@ -355,19 +354,17 @@ impl RatioTree {
         (64 - den.leading_zeros()).max(1)
     }
 
-    /// Re-creates the tree for `cap` slots with keys from `key(slot)`. O(cap).
-    pub(crate) fn rebuild(&mut self, cap: usize, mut key: impl FnMut(usize) -> Option<Ratio>) {
-        let keys: Vec<Option<Ratio>> = (0..cap).map(&mut key).collect();
-        let max_den = keys.iter().flatten().map(|r| r.den).max().unwrap_or(1);
+    /// Re-creates the tree for `cap` slots with keys from `key(slot)`, called twice per
+    /// slot (once to find the scale). O(cap), no allocation once the tree has grown.
+    pub(crate) fn rebuild(&mut self, cap: usize, key: impl Fn(usize) -> Option<Ratio>) {
+        let max_den = (0..cap).filter_map(&key).map(|r| r.den).max().unwrap_or(1);
         self.bits = Self::bits_for(max_den);
+        let shift = 2 * self.bits;
         if self.bits <= MAX_DEN_BITS {
-            self.wide = Tournament::new(1);
-            let this = &*self;
-            let images: Vec<Option<u128>> = keys.iter().map(|k| k.map(|r| this.image(r))).collect();
-            self.int.rebuild(cap, |s| images[s]);
+            self.int
+                .rebuild(cap, |s| key(s).map(|r| Self::image(r, shift)));
         } else {
-            self.int = Tournament4::new(1);
-            self.wide.rebuild(cap, |s| keys[s]);
+            self.wide.rebuild(cap, key);
         }
     }
 
@@ -382,8 +379,8 @@ impl RatioTree {
             }
         }
         if self.bits <= MAX_DEN_BITS {
-            let k = key.map(|r| self.image(r));
-            self.int.set(slot, k);
+            let shift = 2 * self.bits;
+            self.int.set(slot, key.map(|r| Self::image(r, shift)));
         } else {
             self.wide.set(slot, key);
         }

@@ -82,13 +82,13 @@ impl LeastConn {
     }
 
     #[inline(always)]
-    fn key(&self, st: &DestState) -> Option<Ratio> {
+    fn key(kind: Kind, st: &DestState) -> Option<Ratio> {
         if !st.usable() {
             return None;
         }
         let w = u64::from(st.weight);
         let active = u64::from(st.active_conns);
-        Some(match self.kind {
+        Some(match kind {
             Kind::Lc => Ratio {
                 num: st.overhead(),
                 den: 1,
@@ -105,8 +105,8 @@ impl LeastConn {
         })
     }
 
-    fn slot_key(&self, d: &Dests, slot: usize) -> Option<Ratio> {
-        d.at(slot).and_then(|id| self.key(d.state(id)))
+    fn slot_key(kind: Kind, d: &Dests, slot: usize) -> Option<Ratio> {
+        d.at(slot).and_then(|id| Self::key(kind, d.state(id)))
     }
 
     fn scan(&self, d: &Dests) -> Option<DestId> {
@@ -177,18 +177,19 @@ impl LeastConn {
 impl Policy for LeastConn {
     fn rebuild(&mut self, d: &Dests) {
         if self.indexed {
-            let keys: Vec<Option<Ratio>> = (0..d.capacity()).map(|s| self.slot_key(d, s)).collect();
-            if self.kind == Kind::Lc {
+            let kind = self.kind;
+            let key = |s| Self::slot_key(kind, d, s);
+            if kind == Kind::Lc {
                 self.int_tree
-                    .rebuild(d.capacity(), |s| keys[s].map(|k| u128::from(k.num)));
+                    .rebuild(d.capacity(), |s| key(s).map(|k| u128::from(k.num)));
             } else {
-                self.tree.rebuild(d.capacity(), |s| keys[s]);
+                self.tree.rebuild(d.capacity(), key);
             }
         }
     }
     fn refresh(&mut self, d: &Dests, slot: usize) {
         if self.indexed {
-            let k = self.slot_key(d, slot);
+            let k = Self::slot_key(self.kind, d, slot);
             if self.kind == Kind::Lc {
                 self.int_tree.set(slot, k.map(|k| u128::from(k.num)));
             } else if !self.tree.set(slot, k) {
@@ -199,7 +200,7 @@ impl Policy for LeastConn {
     #[inline]
     fn load_changed(&mut self, d: &Dests, slot: usize, id: DestId) {
         if self.indexed {
-            let k = self.key(d.state(id));
+            let k = Self::key(self.kind, d.state(id));
             if self.kind == Kind::Lc {
                 self.int_tree.set(slot, k.map(|k| u128::from(k.num)));
             } else if !self.tree.set(slot, k) {

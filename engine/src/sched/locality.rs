@@ -37,36 +37,49 @@ const MAX_ENTRIES: usize = 1024 * 16;
 /// The kernel's `ENTRY_TIMEOUT` for the over-size sweep.
 const ENTRY_TIMEOUT: Duration = Duration::from_secs(6 * 60);
 
-/// A fixed, seedless hasher (FxHash-style mixing, murmur3 finaliser) so no global
-/// randomness enters the engine.
+/// A fixed, seedless hasher (folded 64x64->128 multiplies, as in wyhash/foldhash) so no
+/// global randomness enters the engine. Keys here are addresses: `write_u128` mixes one in
+/// two dependent multiplies, and the folding spreads entropy to the low bits (hashbrown's
+/// bucket index) and the high ones (its control bytes) alike.
 #[derive(Default)]
 pub(crate) struct FixedHasher(u64);
 
+const MIX: [u64; 3] = [
+    0x243f_6a88_85a3_08d3,
+    0x1319_8a2e_0370_7344,
+    0xa409_3822_299f_31d0,
+];
+
+#[inline(always)]
+fn folded_mul(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    (p as u64) ^ (p >> 64) as u64
+}
+
 impl Hasher for FixedHasher {
+    #[inline]
     fn finish(&self) -> u64 {
-        // murmur3's fmix64: spread every input bit over the whole word, so both the bucket
-        // index (low bits) and hashbrown's tag (high bits) are well distributed.
-        let mut h = self.0;
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        h ^ (h >> 33)
+        self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x517c_c1b7_2722_0a95);
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(b));
         }
     }
+    #[inline]
     fn write_u32(&mut self, n: u32) {
-        self.0 = (self.0.rotate_left(5) ^ u64::from(n)).wrapping_mul(0x517c_c1b7_2722_0a95);
+        self.write_u64(u64::from(n));
     }
+    #[inline]
     fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
+        self.0 = folded_mul(self.0 ^ n ^ MIX[0], MIX[1]);
     }
+    #[inline]
     fn write_u128(&mut self, n: u128) {
-        self.write_u64(n as u64);
-        self.write_u64((n >> 64) as u64);
+        let h = folded_mul(self.0 ^ n as u64 ^ MIX[0], MIX[1]);
+        self.0 = folded_mul(h ^ (n >> 64) as u64, MIX[2]);
     }
 }
 
@@ -105,10 +118,9 @@ impl Miss {
     }
     fn rebuild(&mut self, d: &Dests) {
         if self.indexed {
-            let keys: Vec<_> = (0..d.capacity())
-                .map(|s| d.at(s).and_then(|id| wlc_key(d.state(id))))
-                .collect();
-            self.tree.rebuild(d.capacity(), |s| keys[s]);
+            self.tree.rebuild(d.capacity(), |s| {
+                d.at(s).and_then(|id| wlc_key(d.state(id)))
+            });
             self.dirty.clear();
             self.is_dirty.clear();
             self.is_dirty.resize(d.capacity(), false);
@@ -124,7 +136,7 @@ impl Miss {
         if !self.indexed {
             return wlc_scan(d);
         }
-        if self.dirty.len() > d.capacity() / 8 {
+        if self.dirty.len() > d.capacity() / 2 {
             self.rebuild(d);
         } else {
             let mut fits = true;
