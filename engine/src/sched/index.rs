@@ -42,17 +42,20 @@ impl PartialEq for Ratio {
 impl Eq for Ratio {}
 
 /// A tournament node type: a leaf key plus its slot, and the order between nodes.
+///
+/// `sbits` is the tree's slot width (log2 of its leaf count): packed integer nodes put
+/// the slot in that many low bits, so a smaller tree leaves more bits for the key.
 pub(crate) trait TreeNode: Copy {
     /// What a leaf is keyed by.
     type Key: Copy;
     /// A leaf for `slot`; `None` = ineligible (loses to every eligible leaf).
-    fn leaf(slot: usize, key: Option<Self::Key>) -> Self;
+    fn leaf(slot: usize, key: Option<Self::Key>, sbits: u32) -> Self;
     /// The better (smaller key, then lower slot) of two nodes.
     fn better(a: Self, b: Self) -> Self;
     /// The node's slot.
-    fn slot(&self) -> u32;
+    fn slot(&self, sbits: u32) -> u32;
     /// Whether the node is an eligible leaf's.
-    fn eligible(&self) -> bool;
+    fn eligible(&self, sbits: u32) -> bool;
 }
 
 /// A [`Ratio`]-keyed node. The key is kept both exactly (`num / den`) and as the correctly
@@ -70,7 +73,7 @@ pub(crate) struct RatioNode {
 impl TreeNode for RatioNode {
     type Key = Ratio;
 
-    fn leaf(slot: usize, key: Option<Ratio>) -> Self {
+    fn leaf(slot: usize, key: Option<Ratio>, _sbits: u32) -> Self {
         match key {
             Some(k) => {
                 // Exact conversions: num < 2^53, den <= i32::MAX.
@@ -109,11 +112,11 @@ impl TreeNode for RatioNode {
         }
     }
 
-    fn slot(&self) -> u32 {
+    fn slot(&self, _sbits: u32) -> u32 {
         self.slot
     }
 
-    fn eligible(&self) -> bool {
+    fn eligible(&self, _sbits: u32) -> bool {
         self.q != f64::INFINITY
     }
 }
@@ -132,7 +135,7 @@ impl IntNode {
 impl TreeNode for IntNode {
     type Key = u128;
 
-    fn leaf(slot: usize, key: Option<u128>) -> Self {
+    fn leaf(slot: usize, key: Option<u128>, _sbits: u32) -> Self {
         let k = match key {
             Some(k) => {
                 debug_assert!(k < Self::KEY_LIMIT);
@@ -148,12 +151,58 @@ impl TreeNode for IntNode {
         IntNode(a.0.min(b.0))
     }
 
-    fn slot(&self) -> u32 {
+    fn slot(&self, _sbits: u32) -> u32 {
         self.0 as u32
     }
 
-    fn eligible(&self) -> bool {
+    fn eligible(&self, _sbits: u32) -> bool {
         self.0 >> 32 != Self::KEY_LIMIT
+    }
+}
+
+/// An integer-keyed node in one `u64`: `key << sbits | slot`. Half the size of an
+/// [`IntNode`] and a single-instruction minimum, for keys below [`NarrowNode::key_limit`]
+/// (that value is the ineligible sentinel).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct NarrowNode(u64);
+
+impl NarrowNode {
+    /// Keys are `< key_limit(sbits)`; the limit itself marks an ineligible leaf.
+    #[inline(always)]
+    pub(crate) fn key_limit(sbits: u32) -> u64 {
+        u64::MAX >> sbits
+    }
+}
+
+impl TreeNode for NarrowNode {
+    type Key = u64;
+
+    #[inline(always)]
+    fn leaf(slot: usize, key: Option<u64>, sbits: u32) -> Self {
+        let limit = Self::key_limit(sbits);
+        let k = match key {
+            Some(k) => {
+                debug_assert!(k < limit);
+                k
+            }
+            None => limit,
+        };
+        debug_assert!((slot as u64) >> sbits == 0);
+        NarrowNode(k << sbits | slot as u64)
+    }
+
+    #[inline(always)]
+    fn better(a: Self, b: Self) -> Self {
+        NarrowNode(a.0.min(b.0))
+    }
+
+    #[inline(always)]
+    fn slot(&self, sbits: u32) -> u32 {
+        (self.0 & ((1 << sbits) - 1)) as u32
+    }
+
+    fn eligible(&self, sbits: u32) -> bool {
+        self.0 >> sbits != Self::key_limit(sbits)
     }
 }
 
@@ -180,9 +229,9 @@ impl<N: TreeNode> Tournament<N> {
         assert!(cap.is_power_of_two());
         self.cap = cap;
         self.nodes.clear();
-        self.nodes.resize(2 * cap, N::leaf(0, None));
+        self.nodes.resize(2 * cap, N::leaf(0, None, 32));
         for s in 0..cap {
-            self.nodes[cap + s] = N::leaf(s, key(s));
+            self.nodes[cap + s] = N::leaf(s, key(s), 32);
         }
         for i in (1..cap).rev() {
             self.nodes[i] = N::better(self.nodes[2 * i], self.nodes[2 * i + 1]);
@@ -195,14 +244,14 @@ impl<N: TreeNode> Tournament<N> {
         debug_assert!(slot < self.cap);
         let me = slot as u32;
         let mut i = self.cap + slot;
-        let mut cur = N::leaf(slot, key);
+        let mut cur = N::leaf(slot, key, 32);
         self.nodes[i] = cur;
         while i > 1 {
             let new = N::better(cur, self.nodes[i ^ 1]);
             i /= 2;
             let old = self.nodes[i];
             self.nodes[i] = new;
-            if new.slot() == old.slot() && old.slot() != me {
+            if new.slot(32) == old.slot(32) && old.slot(32) != me {
                 break;
             }
             cur = new;
@@ -213,7 +262,7 @@ impl<N: TreeNode> Tournament<N> {
     #[inline]
     pub(crate) fn winner(&self) -> Option<usize> {
         let root = self.nodes[1];
-        root.eligible().then_some(root.slot() as usize)
+        root.eligible(32).then_some(root.slot(32) as usize)
     }
 }
 
@@ -230,6 +279,8 @@ pub(crate) struct Tournament4<N> {
     cap: usize,
     /// Index of the first leaf: (cap - 1) / 3.
     base: usize,
+    /// log2(cap): the slot width of packed nodes.
+    sbits: u32,
     nodes: Vec<N>,
 }
 
@@ -238,25 +289,34 @@ impl<N: TreeNode> Tournament4<N> {
         let mut t = Tournament4 {
             cap: 1,
             base: 0,
+            sbits: 0,
             nodes: Vec::new(),
         };
         t.rebuild(cap, |_| None);
         t
     }
 
+    /// The slot width of a tree for `slots` slots: log2 of the next power of 4, at least 2.
+    pub(crate) fn slot_bits_for(slots: usize) -> u32 {
+        let mut sbits = 2;
+        while 1usize << sbits < slots {
+            sbits += 2;
+        }
+        sbits
+    }
+
     /// Re-creates the tree for `slots` slots with keys from `key(slot)`. O(slots).
     pub(crate) fn rebuild(&mut self, slots: usize, mut key: impl FnMut(usize) -> Option<N::Key>) {
-        let mut cap = 1;
-        while cap < slots {
-            cap *= 4;
-        }
+        let sbits = Self::slot_bits_for(slots);
+        let cap = 1 << sbits;
         self.cap = cap;
+        self.sbits = sbits;
         self.base = (cap - 1) / 3;
         self.nodes.clear();
-        self.nodes.resize(self.base + cap, N::leaf(0, None));
+        self.nodes.resize(self.base + cap, N::leaf(0, None, sbits));
         for s in 0..cap {
             let k = if s < slots { key(s) } else { None };
-            self.nodes[self.base + s] = N::leaf(s, k);
+            self.nodes[self.base + s] = N::leaf(s, k, sbits);
         }
         for i in (0..self.base).rev() {
             let c = 4 * i + 1;
@@ -273,8 +333,9 @@ impl<N: TreeNode> Tournament4<N> {
     pub(crate) fn set(&mut self, slot: usize, key: Option<N::Key>) {
         debug_assert!(slot < self.cap);
         let me = slot as u32;
+        let sbits = self.sbits;
         let mut i = self.base + slot;
-        let mut cur = N::leaf(slot, key);
+        let mut cur = N::leaf(slot, key, sbits);
         self.nodes[i] = cur;
         while i > 0 {
             let p = (i - 1) / 4;
@@ -287,7 +348,7 @@ impl<N: TreeNode> Tournament4<N> {
             let new = N::better(cur, N::better(N::better(s1, s2), s3));
             let old = self.nodes[p];
             self.nodes[p] = new;
-            if new.slot() == old.slot() && old.slot() != me {
+            if new.slot(sbits) == old.slot(sbits) && old.slot(sbits) != me {
                 break;
             }
             cur = new;
@@ -299,7 +360,75 @@ impl<N: TreeNode> Tournament4<N> {
     #[inline]
     pub(crate) fn winner(&self) -> Option<usize> {
         let root = self.nodes[0];
-        root.eligible().then_some(root.slot() as usize)
+        root.eligible(self.sbits)
+            .then_some(root.slot(self.sbits) as usize)
+    }
+}
+
+/// A minimum tournament over integer keys below [`IntNode::KEY_LIMIT`], ties to the lower
+/// slot, stored as narrowly as the keys allow: [`NarrowNode`]s (8 bytes, one-instruction
+/// minimum) while every key fits beside the slot in 64 bits, [`IntNode`]s otherwise.
+///
+/// The width is chosen at [`Self::rebuild`] from the keys present; a later key too wide
+/// for narrow nodes makes [`Self::set`] refuse, and the caller rebuilds (wide). So a tree
+/// widens at most once per rebuild, and only narrows again when rebuilt for another
+/// reason (relayout, scale change).
+#[derive(Clone, Debug)]
+pub(crate) struct IntTree {
+    narrow: bool,
+    n: Tournament4<NarrowNode>,
+    w: Tournament4<IntNode>,
+}
+
+impl IntTree {
+    pub(crate) fn new(cap: usize) -> Self {
+        IntTree {
+            narrow: true,
+            n: Tournament4::new(cap),
+            w: Tournament4::new(1),
+        }
+    }
+
+    /// Re-creates the tree for `slots` slots with keys from `key(slot)`, called twice per
+    /// slot (once to choose the width). O(slots).
+    pub(crate) fn rebuild(&mut self, slots: usize, key: impl Fn(usize) -> Option<u128>) {
+        let sbits = Tournament4::<NarrowNode>::slot_bits_for(slots);
+        let limit = u128::from(NarrowNode::key_limit(sbits));
+        self.narrow = (0..slots).filter_map(&key).all(|k| k < limit);
+        if self.narrow {
+            self.n.rebuild(slots, |s| key(s).map(|k| k as u64));
+        } else {
+            self.w.rebuild(slots, key);
+        }
+    }
+
+    /// Sets one slot's key, O(log cap). Returns `false`, changing nothing, when the key is
+    /// too wide for the current nodes: the caller must then [`Self::rebuild`].
+    #[inline]
+    #[must_use]
+    pub(crate) fn set(&mut self, slot: usize, key: Option<u128>) -> bool {
+        if self.narrow {
+            match key {
+                Some(k) if k >= u128::from(NarrowNode::key_limit(self.n.sbits)) => false,
+                _ => {
+                    self.n.set(slot, key.map(|k| k as u64));
+                    true
+                }
+            }
+        } else {
+            self.w.set(slot, key);
+            true
+        }
+    }
+
+    /// The earliest slot holding the minimum key, if any leaf is eligible.
+    #[inline]
+    pub(crate) fn winner(&self) -> Option<usize> {
+        if self.narrow {
+            self.n.winner()
+        } else {
+            self.w.winner()
+        }
     }
 }
 
@@ -313,9 +442,10 @@ const MAX_DEN_BITS: u32 = 27;
 /// then `c*b - a*e >= 1`, so `c/e - a/b >= 1/(b e) > 2^-(2 bits)` and the scaled values
 /// are more than 1 apart, so their floors differ; equal ratios have equal images. So the
 /// earliest minimum of the images is the earliest minimum of the ratios, as the kernel's
-/// cross-multiplying loop finds it, and the tree is [`Tournament4<IntNode>`] with its
-/// branch-free integer minimum. Numerators (`active * 256 + inactive`) are below 2^41,
-/// so with `bits <= 27` an image is below 2^95 and fits [`IntNode`]'s 96-bit key.
+/// cross-multiplying loop finds it, and the tree is an [`IntTree`] with its branch-free
+/// integer minimum. Numerators (`active * 256 + inactive`) are below 2^41, so with
+/// `bits <= 27` an image is below 2^95 and fits [`IntNode`]'s 96-bit key; small loads and
+/// weights fit the 8-byte [`NarrowNode`].
 ///
 /// `bits` follows the largest weight seen: a larger one rebuilds the tree (at most once
 /// per doubling of the largest weight); a rebuild also lowers it to the current maximum.
@@ -325,7 +455,7 @@ const MAX_DEN_BITS: u32 = 27;
 pub(crate) struct RatioTree {
     /// Every denominator is `< 2^bits`; `bits > MAX_DEN_BITS` selects `wide`.
     bits: u32,
-    int: Tournament4<IntNode>,
+    int: IntTree,
     wide: Tournament<RatioNode>,
 }
 
@@ -333,7 +463,7 @@ impl RatioTree {
     pub(crate) fn new(cap: usize) -> Self {
         RatioTree {
             bits: 1,
-            int: Tournament4::new(cap),
+            int: IntTree::new(cap),
             wide: Tournament::new(1),
         }
     }
@@ -369,7 +499,8 @@ impl RatioTree {
     }
 
     /// Sets one slot's key, O(log cap). Returns `false`, changing nothing, when the key's
-    /// denominator does not fit the current scale: the caller must then [`Self::rebuild`].
+    /// denominator does not fit the current scale or its image the current node width:
+    /// the caller must then [`Self::rebuild`].
     #[inline]
     #[must_use]
     pub(crate) fn set(&mut self, slot: usize, key: Option<Ratio>) -> bool {
@@ -380,11 +511,11 @@ impl RatioTree {
         }
         if self.bits <= MAX_DEN_BITS {
             let shift = 2 * self.bits;
-            self.int.set(slot, key.map(|r| Self::image(r, shift)));
+            self.int.set(slot, key.map(|r| Self::image(r, shift)))
         } else {
             self.wide.set(slot, key);
+            true
         }
-        true
     }
 
     /// The earliest slot holding the minimum ratio, if any leaf is eligible.

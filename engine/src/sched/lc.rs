@@ -12,13 +12,13 @@
 //!   returned at once; otherwise as sed.
 //!
 //! The indexed variant keeps a tournament whose key reproduces each comparison, ties
-//! to the earlier slot: lc the integer overhead ([`Tournament4`]); as ratios compared
+//! to the earlier slot: lc the integer overhead ([`IntTree`]); as ratios compared
 //! exactly ([`RatioTree`], integer images of cross-multiplication order) wlc
 //! `overhead / weight`, sed `(active + 1) / weight`, nq `0 / 1` when idle (every idle
 //! server ties, so the earliest wins, and 0 is below any busy ratio) else as sed.
 
 use super::dest::{DestId, DestState, Dests};
-use super::index::{IntNode, Ratio, RatioTree, Tournament4};
+use super::index::{IntTree, Ratio, RatioTree};
 use super::{Instant, Packet, Policy, RandomSource};
 
 /// Which of the four least-connection schedulers.
@@ -38,7 +38,7 @@ pub(crate) struct LeastConn {
     /// wlc, sed, nq: rational keys (compared as exact integer images).
     tree: RatioTree,
     /// lc: integer keys (the overhead), compared exactly without ratios.
-    int_tree: Tournament4<IntNode>,
+    int_tree: IntTree,
 }
 
 /// wlc's comparison key for a destination, or `None` if wlc's scan would never pick it
@@ -77,7 +77,7 @@ impl LeastConn {
             kind,
             indexed,
             tree: RatioTree::new(16),
-            int_tree: Tournament4::new(16),
+            int_tree: IntTree::new(16),
         }
     }
 
@@ -103,6 +103,19 @@ impl LeastConn {
                 den: w,
             },
         })
+    }
+
+    /// Sets `slot`'s key in the index, rebuilding it if the key outgrew its width.
+    #[inline(always)]
+    fn set(&mut self, d: &Dests, slot: usize, k: Option<Ratio>) {
+        let fits = if self.kind == Kind::Lc {
+            self.int_tree.set(slot, k.map(|k| u128::from(k.num)))
+        } else {
+            self.tree.set(slot, k)
+        };
+        if !fits {
+            self.rebuild(d);
+        }
     }
 
     fn slot_key(kind: Kind, d: &Dests, slot: usize) -> Option<Ratio> {
@@ -190,22 +203,14 @@ impl Policy for LeastConn {
     fn refresh(&mut self, d: &Dests, slot: usize) {
         if self.indexed {
             let k = Self::slot_key(self.kind, d, slot);
-            if self.kind == Kind::Lc {
-                self.int_tree.set(slot, k.map(|k| u128::from(k.num)));
-            } else if !self.tree.set(slot, k) {
-                self.rebuild(d);
-            }
+            self.set(d, slot, k);
         }
     }
     #[inline]
     fn load_changed(&mut self, d: &Dests, slot: usize, id: DestId) {
         if self.indexed {
             let k = Self::key(self.kind, d.state(id));
-            if self.kind == Kind::Lc {
-                self.int_tree.set(slot, k.map(|k| u128::from(k.num)));
-            } else if !self.tree.set(slot, k) {
-                self.rebuild(d);
-            }
+            self.set(d, slot, k);
         }
     }
     fn tracks_load(&self) -> bool {

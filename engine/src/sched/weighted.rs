@@ -5,11 +5,11 @@
 //! - ovf: skip overloaded, weight 0, or `activeconns > weight` (so activeconns == weight
 //!   still qualifies); the first destination with the highest weight (`!h || w > hw`).
 //!
-//! Indexed: a [`Tournament4`] keyed by the integer `u32::MAX - weight` (smaller for
+//! Indexed: an [`IntTree`](super::index::IntTree) keyed by the integer `u32::MAX - weight` (smaller for
 //! heavier), ties to the earlier slot.
 
 use super::dest::{DestId, DestState, Dests};
-use super::index::{IntNode, Tournament4};
+use super::index::IntTree;
 use super::{Instant, Packet, Policy, RandomSource};
 
 /// fo or ovf.
@@ -24,7 +24,7 @@ pub(crate) enum Kind {
 pub(crate) struct Heaviest {
     kind: Kind,
     indexed: bool,
-    tree: Tournament4<IntNode>,
+    tree: IntTree,
 }
 
 impl Heaviest {
@@ -32,7 +32,7 @@ impl Heaviest {
         Heaviest {
             kind,
             indexed,
-            tree: Tournament4::new(16),
+            tree: IntTree::new(16),
         }
     }
 
@@ -81,12 +81,16 @@ impl Policy for Heaviest {
         if self.indexed {
             let keys: Vec<_> = (0..d.capacity()).map(|s| self.slot_key(d, s)).collect();
             self.tree.rebuild(d.capacity(), |s| keys[s]);
+            debug_assert!(keys.iter().flatten().all(|&k| k < 1 << 32));
         }
     }
     fn refresh(&mut self, d: &Dests, slot: usize) {
         if self.indexed {
             let k = self.slot_key(d, slot);
-            self.tree.set(slot, k);
+            if !self.tree.set(slot, k) {
+                // Only with 2^32 slots or more: 32-bit keys fit narrow nodes below that.
+                self.rebuild(d);
+            }
         }
     }
     fn tracks_load(&self) -> bool {
