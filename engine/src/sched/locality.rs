@@ -27,6 +27,8 @@ use core::hash::{BuildHasherDefault, Hasher};
 use core::net::IpAddr;
 use std::collections::HashMap;
 
+use smallvec::{smallvec, SmallVec};
+
 use super::dest::{DestId, Dests};
 use super::index::RatioTree;
 use super::lc::{wlc_key, wlc_scan};
@@ -250,7 +252,7 @@ impl Policy for Lblc {
 #[derive(Clone, Debug)]
 struct LblcrEntry {
     /// Head first, as `list_add_rcu` builds it.
-    set: Vec<DestId>,
+    set: SmallVec<[DestId; 4]>,
     lastmod: Instant,
     lastuse: Instant,
 }
@@ -336,20 +338,19 @@ impl Policy for Lblcr {
     ) -> Option<DestId> {
         let key = addr_key(pkt.dst_addr);
         let exp = self.expiration;
-        if self
+        // An idle entry is the kernel's freed one: the miss path below replaces it (or
+        // removes it when no server is left), as if it had never been found.
+        if let Some(en) = self
             .cache
-            .get(&key)
-            .is_some_and(|e| expired(e.lastuse, exp, now))
+            .get_mut(&key)
+            .filter(|e| !expired(e.lastuse, exp, now))
         {
-            self.cache.remove(&key);
-        }
-        if let Some(en) = self.cache.get_mut(&key) {
             en.lastuse = now;
             let dest = set_min(d, &en.set);
             let stale = en.lastmod.checked_add(exp).is_some_and(|t| now > t);
             if en.set.len() > 1 && stale {
                 if let Some(m) = set_max(d, &en.set) {
-                    en.set.retain(|&x| x != m);
+                    en.set.retain(|x| *x != m);
                     en.lastmod = now;
                 }
             }
@@ -365,11 +366,14 @@ impl Policy for Lblcr {
             }
             return Some(dest);
         }
-        let dest = self.miss.wlc(d)?;
+        let Some(dest) = self.miss.wlc(d) else {
+            self.cache.remove(&key);
+            return None;
+        };
         self.cache.insert(
             key,
             LblcrEntry {
-                set: vec![dest],
+                set: smallvec![dest],
                 lastmod: now,
                 lastuse: now,
             },
