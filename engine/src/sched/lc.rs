@@ -17,7 +17,7 @@
 //! `overhead / weight`, sed `(active + 1) / weight`, nq `0 / 1` when idle (every idle
 //! server ties, so the earliest wins, and 0 is below any busy ratio) else as sed.
 
-use super::dest::{DestId, DestState, Dests};
+use super::dest::{DestId, Dests, Load};
 use super::index::{IntTree, Ratio, RatioTree};
 use super::{Instant, Packet, Policy, RandomSource};
 
@@ -43,7 +43,7 @@ pub(crate) struct LeastConn {
 
 /// wlc's comparison key for a destination, or `None` if wlc's scan would never pick it
 /// (overloaded or weight 0). Shared with lblc/lblcr, whose misses run the same loop.
-pub(crate) fn wlc_key(st: &DestState) -> Option<Ratio> {
+pub(crate) fn wlc_key(st: &Load) -> Option<Ratio> {
     st.usable().then(|| Ratio {
         num: st.overhead(),
         den: u64::from(st.weight),
@@ -82,7 +82,7 @@ impl LeastConn {
     }
 
     #[inline(always)]
-    fn key(kind: Kind, st: &DestState) -> Option<Ratio> {
+    fn key(kind: Kind, st: &Load) -> Option<Ratio> {
         if !st.usable() {
             return None;
         }
@@ -140,7 +140,7 @@ impl LeastConn {
             }
             Kind::Wlc => wlc_scan(d),
             Kind::Sed => {
-                let sed = |st: &DestState| u64::from(st.active_conns) + 1;
+                let sed = |st: &Load| u64::from(st.active_conns) + 1;
                 let mut it = d.iter();
                 let mut least = it.by_ref().find(|&id| d.state(id).usable())?;
                 let mut loh = sed(d.state(least));

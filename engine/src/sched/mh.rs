@@ -96,7 +96,7 @@ impl Mh {
         let mut gcd = 0u64;
         let mut max = 0u64;
         for &id in &list {
-            let w = u64::from(d.state(id).last_weight);
+            let w = u64::from(d.cold(id).last_weight);
             if w > 0 {
                 gcd = if gcd > 0 { gcd_u64(w, gcd) } else { w };
             }
@@ -115,7 +115,7 @@ impl Mh {
         let mut setup: Vec<Setup> = list
             .iter()
             .map(|&id| {
-                let st = d.state(id);
+                let st = d.cold(id);
                 let offset = mh_hash(st.addr, st.port, &MH_KEY1, 0) as usize % m;
                 let skip = mh_hash(st.addr, st.port, &MH_KEY2, 0) as usize % (m - 1) + 1;
                 let lw = u64::from(st.last_weight);

@@ -293,12 +293,10 @@ impl Scheduler {
     pub fn set_weight(&mut self, id: DestId, weight: u32) -> Result<(), SchedError> {
         check_weight(weight)?;
         let slot = self.in_list(id)?;
-        self.dests.update(id, |st| {
-            st.weight = weight;
-            if weight != 0 {
-                st.last_weight = weight;
-            }
-        });
+        self.dests.update(id, |st| st.weight = weight);
+        if weight != 0 {
+            self.dests.set_last_weight(id, weight);
+        }
         self.policy.refresh(&self.dests, slot);
         self.policy.dest_updated(&self.dests, id);
         Ok(())
@@ -412,7 +410,7 @@ impl Scheduler {
     }
 
     /// A destination's state, including removed ones.
-    pub fn dest(&self, id: DestId) -> Option<&DestState> {
+    pub fn dest(&self, id: DestId) -> Option<DestState> {
         self.dests.get(id)
     }
 
@@ -445,8 +443,8 @@ impl Scheduler {
         }
     }
 
-    fn known(&self, id: DestId) -> Result<&DestState, SchedError> {
-        self.dests.get(id).ok_or(SchedError::UnknownDest(id))
+    fn known(&self, id: DestId) -> Result<&dest::Load, SchedError> {
+        self.dests.load(id).ok_or(SchedError::UnknownDest(id))
     }
 
     fn in_list(&self, id: DestId) -> Result<usize, SchedError> {

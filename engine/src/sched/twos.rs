@@ -9,7 +9,7 @@
 //! decides the same. Indexed: a [`SumTree`] of eligible weights finds both picks in
 //! O(log n) ("first slot whose prefix sum reaches max(r, 1)").
 
-use super::dest::{DestId, DestState, Dests};
+use super::dest::{DestId, Dests, Load};
 use super::index::SumTree;
 use super::{Instant, Packet, Policy, RandomSource};
 
@@ -21,13 +21,13 @@ pub(crate) struct Twos {
 }
 
 /// `ip_vs_dest_conn_overhead` as the kernel's `int`.
-fn overhead_i32(st: &DestState) -> i32 {
+fn overhead_i32(st: &Load) -> i32 {
     (st.active_conns as i32)
         .wrapping_shl(8)
         .wrapping_add(st.inactive_conns as i32)
 }
 
-fn eligible_weight(st: &DestState) -> u64 {
+fn eligible_weight(st: &Load) -> u64 {
     if st.usable() {
         u64::from(st.weight)
     } else {

@@ -8,7 +8,7 @@
 //! Indexed: an [`IntTree`](super::index::IntTree) keyed by the integer `u32::MAX - weight` (smaller for
 //! heavier), ties to the earlier slot.
 
-use super::dest::{DestId, DestState, Dests};
+use super::dest::{DestId, Dests, Load};
 use super::index::IntTree;
 use super::{Instant, Packet, Policy, RandomSource};
 
@@ -36,7 +36,7 @@ impl Heaviest {
         }
     }
 
-    fn eligible(&self, st: &DestState) -> bool {
+    fn eligible(&self, st: &Load) -> bool {
         match self.kind {
             Kind::Fo => st.usable(),
             Kind::Ovf => st.usable() && st.active_conns <= st.weight,
