@@ -25,6 +25,7 @@
 
 use core::hash::{BuildHasherDefault, Hasher};
 use core::net::IpAddr;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use smallvec::{smallvec, SmallVec};
@@ -224,26 +225,34 @@ impl Policy for Lblc {
     ) -> Option<DestId> {
         let key = addr_key(pkt.dst_addr);
         let exp = self.expiration;
-        let mut stale = false;
-        if let Some(en) = self.cache.get_mut(&key) {
-            if expired(en.lastuse, exp, now) {
-                stale = true;
-            } else {
-                en.lastuse = now;
-                let st = d.state(en.dest);
-                if st.available && st.weight > 0 && !self.miss.is_overloaded(d, en.dest) {
-                    return Some(en.dest);
+        // One probe: a live entry is used or re-pointed in place; an idle one (the kernel
+        // has freed it) is replaced, or removed when no server is left.
+        let dest = match self.cache.entry(key) {
+            Entry::Occupied(mut o) => {
+                let en = o.get_mut();
+                if expired(en.lastuse, exp, now) {
+                    let Some(dest) = self.miss.wlc(d) else {
+                        o.remove();
+                        return None;
+                    };
+                    *en = LblcEntry { dest, lastuse: now };
+                    dest
+                } else {
+                    en.lastuse = now;
+                    let st = d.state(en.dest);
+                    if st.available && st.weight > 0 && !self.miss.is_overloaded(d, en.dest) {
+                        return Some(en.dest);
+                    }
+                    en.dest = self.miss.wlc(d)?;
+                    en.dest
                 }
             }
-        }
-        if stale {
-            self.cache.remove(&key);
-        }
-        let dest = self.miss.wlc(d)?;
-        self.cache
-            .entry(key)
-            .and_modify(|e| e.dest = dest)
-            .or_insert(LblcEntry { dest, lastuse: now });
+            Entry::Vacant(v) => {
+                let dest = self.miss.wlc(d)?;
+                v.insert(LblcEntry { dest, lastuse: now });
+                dest
+            }
+        };
         sweep(&mut self.cache, now, |e| e.lastuse, &mut self.next_sweep);
         Some(dest)
     }
