@@ -318,25 +318,31 @@ impl Dests {
     }
 
     /// Applies `f` to a destination's state, keeping the underloaded count. Returns its
-    /// slot if it is in the list.
+    /// slot if it is in the list, and `f`'s result; `None` for an unknown id.
     #[inline]
-    pub(crate) fn update(&mut self, id: DestId, f: impl FnOnce(&mut Load)) -> Option<usize> {
-        let slot = self.slot(id);
-        let st = &mut self.info[id.index()];
+    pub(crate) fn update<R>(
+        &mut self,
+        id: DestId,
+        f: impl FnOnce(&mut Load) -> R,
+    ) -> Option<(Option<usize>, R)> {
+        let st = self.info.get_mut(id.index())?;
+        let slot = match self.slot_of[id.index()] {
+            NONE => None,
+            s => Some(s as usize),
+        };
         if !self.count_underloaded {
-            f(st);
-            return slot;
+            return Some((slot, f(st)));
         }
         let in_list = slot.is_some();
         let before = in_list && st.underloaded();
-        f(st);
+        let r = f(st);
         let after = in_list && st.underloaded();
         match (before, after) {
             (false, true) => self.underloaded += 1,
             (true, false) => self.underloaded -= 1,
             _ => {}
         }
-        slot
+        Some((slot, r))
     }
 
     /// Compacts live destinations to the right end of a fresh array with at least `room`

@@ -335,51 +335,61 @@ impl Scheduler {
 
     /// A new connection to `id` was created (it starts active).
     pub fn on_conn_open(&mut self, id: DestId) -> Result<(), SchedError> {
-        let was = self.known(id)?.overloaded;
-        let slot = self.dests.update(id, |st| {
-            st.active_conns += 1;
-            st.bind_overload();
-        });
-        self.load_changed(id, slot, was != self.dests.state(id).overloaded);
+        let (slot, flipped) = self
+            .dests
+            .update(id, |st| {
+                let was = st.overloaded;
+                st.active_conns += 1;
+                st.bind_overload();
+                was != st.overloaded
+            })
+            .ok_or(SchedError::UnknownDest(id))?;
+        self.load_changed(id, slot, flipped);
         Ok(())
     }
 
     /// An active connection became inactive (e.g. TCP FIN_WAIT/TIME_WAIT).
     pub fn on_conn_inactive(&mut self, id: DestId) -> Result<(), SchedError> {
-        let st = self.known(id)?;
-        if st.active_conns == 0 {
+        let (slot, ok) = self
+            .dests
+            .update(id, |st| {
+                if st.active_conns == 0 {
+                    return false;
+                }
+                st.active_conns -= 1;
+                st.inactive_conns += 1;
+                true
+            })
+            .ok_or(SchedError::UnknownDest(id))?;
+        if !ok {
             return Err(SchedError::NoSuchConnection(id, "active"));
         }
-        let slot = self.dests.update(id, |st| {
-            st.active_conns -= 1;
-            st.inactive_conns += 1;
-        });
         self.load_changed(id, slot, false);
         Ok(())
     }
 
     /// A connection to `id` ended; `was_active` says which counter it was in.
     pub fn on_conn_close(&mut self, id: DestId, was_active: bool) -> Result<(), SchedError> {
-        let st = self.known(id)?;
-        let n = if was_active {
-            st.active_conns
-        } else {
-            st.inactive_conns
-        };
-        if n == 0 {
+        // `None`: no such connection (the counter is 0), nothing changed.
+        let (slot, flipped) = self
+            .dests
+            .update(id, |st| {
+                let n = if was_active {
+                    &mut st.active_conns
+                } else {
+                    &mut st.inactive_conns
+                };
+                *n = n.checked_sub(1)?;
+                let was = st.overloaded;
+                st.unbind_overload();
+                Some(was != st.overloaded)
+            })
+            .ok_or(SchedError::UnknownDest(id))?;
+        let Some(flipped) = flipped else {
             let which = if was_active { "active" } else { "inactive" };
             return Err(SchedError::NoSuchConnection(id, which));
-        }
-        let was = st.overloaded;
-        let slot = self.dests.update(id, |st| {
-            if was_active {
-                st.active_conns -= 1;
-            } else {
-                st.inactive_conns -= 1;
-            }
-            st.unbind_overload();
-        });
-        self.load_changed(id, slot, was != self.dests.state(id).overloaded);
+        };
+        self.load_changed(id, slot, flipped);
         Ok(())
     }
 
