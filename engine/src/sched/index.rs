@@ -330,6 +330,7 @@ impl<N: TreeNode> Tournament4<N> {
 
     /// Sets one slot's key. O(log4 cap), stopping early once a subtree's winner is an
     /// unchanged other leaf (then no ancestor can change).
+    #[inline]
     pub(crate) fn set(&mut self, slot: usize, key: Option<N::Key>) {
         debug_assert!(slot < self.cap);
         let me = slot as u32;
@@ -501,7 +502,7 @@ impl RatioTree {
     /// Sets one slot's key, O(log cap). Returns `false`, changing nothing, when the key's
     /// denominator does not fit the current scale or its image the current node width:
     /// the caller must then [`Self::rebuild`].
-    #[inline]
+    #[inline(always)]
     #[must_use]
     pub(crate) fn set(&mut self, slot: usize, key: Option<Ratio>) -> bool {
         if let Some(r) = key {
