@@ -337,11 +337,8 @@ impl Dests {
         let before = in_list && st.underloaded();
         let r = f(st);
         let after = in_list && st.underloaded();
-        match (before, after) {
-            (false, true) => self.underloaded += 1,
-            (true, false) => self.underloaded -= 1,
-            _ => {}
-        }
+        // Branch-free: +1, -1 or 0.
+        self.underloaded = (self.underloaded + usize::from(after)) - usize::from(before);
         Some((slot, r))
     }
 

@@ -100,14 +100,19 @@ type Map<V> = HashMap<u128, V, BuildHasherDefault<FixedHasher>>;
 /// The shared miss path: wlc, scanned or indexed, plus the underloaded test.
 ///
 /// Misses are rare next to connection events, so the indexed wlc tree is updated lazily:
-/// events only mark their slot dirty (O(1), coalescing repeated events on one server) and
-/// a miss applies the dirty slots first — or rebuilds the tree when that is cheaper.
+/// events only set their slot's bit in a dirty bitmap (one OR, coalescing repeated events
+/// on one server) and a miss applies the dirty slots first, in slot order — or rebuilds
+/// the tree when more than half are dirty.
 #[derive(Debug)]
 struct Miss {
     indexed: bool,
     tree: RatioTree,
-    dirty: Vec<u32>,
-    is_dirty: Vec<bool>,
+    /// Bit `s % 64` of word `s / 64`: slot `s` changed since the tree last saw it.
+    dirty: Vec<u64>,
+    /// Bit `w % 64` of word `w / 64`: `dirty[w]` may be non-zero.
+    summary: Vec<u64>,
+    /// Set bits in `dirty`.
+    count: usize,
 }
 
 impl Miss {
@@ -115,8 +120,9 @@ impl Miss {
         Miss {
             indexed,
             tree: RatioTree::new(16),
-            dirty: Vec::new(),
-            is_dirty: vec![false; 16],
+            dirty: vec![0; 1],
+            summary: vec![0; 1],
+            count: 0,
         }
     }
     fn rebuild(&mut self, d: &Dests) {
@@ -124,33 +130,46 @@ impl Miss {
             self.tree.rebuild(d.capacity(), |s| {
                 d.at(s).and_then(|id| wlc_key(d.state(id)))
             });
+            let words = d.capacity().div_ceil(64);
             self.dirty.clear();
-            self.is_dirty.clear();
-            self.is_dirty.resize(d.capacity(), false);
+            self.dirty.resize(words, 0);
+            self.summary.clear();
+            self.summary.resize(words.div_ceil(64), 0);
+            self.count = 0;
         }
     }
+    #[inline]
     fn refresh(&mut self, _d: &Dests, slot: usize) {
-        if self.indexed && !self.is_dirty[slot] {
-            self.is_dirty[slot] = true;
-            self.dirty.push(slot as u32);
+        if self.indexed {
+            let (w, bit) = (slot / 64, 1u64 << (slot % 64));
+            self.count += usize::from(self.dirty[w] & bit == 0);
+            self.dirty[w] |= bit;
+            self.summary[w / 64] |= 1 << (w % 64);
         }
     }
     fn wlc(&mut self, d: &Dests) -> Option<DestId> {
         if !self.indexed {
             return wlc_scan(d);
         }
-        if self.dirty.len() > d.capacity() / 2 {
+        if self.count > d.capacity() / 2 {
             self.rebuild(d);
         } else {
             let mut fits = true;
-            for &slot in &self.dirty {
-                let slot = slot as usize;
-                self.is_dirty[slot] = false;
-                fits &= self
-                    .tree
-                    .set(slot, d.at(slot).and_then(|id| wlc_key(d.state(id))));
+            for (j, sum) in self.summary.iter_mut().enumerate() {
+                while *sum != 0 {
+                    let w = j * 64 + sum.trailing_zeros() as usize;
+                    *sum &= *sum - 1;
+                    let word = &mut self.dirty[w];
+                    while *word != 0 {
+                        let slot = w * 64 + word.trailing_zeros() as usize;
+                        *word &= *word - 1;
+                        fits &= self
+                            .tree
+                            .set(slot, d.at(slot).and_then(|id| wlc_key(d.state(id))));
+                    }
+                }
             }
-            self.dirty.clear();
+            self.count = 0;
             if !fits {
                 self.rebuild(d);
             }
@@ -389,5 +408,64 @@ impl Policy for Lblcr {
         );
         sweep(&mut self.cache, now, |e| e.lastuse, &mut self.next_sweep);
         Some(dest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sched::dest::DestSpec;
+    use core::net::Ipv4Addr;
+
+    /// The lazily updated miss tree against the kernel's wlc loop on a list large enough
+    /// for a multi-word dirty summary (more than 4096 slots).
+    #[test]
+    fn lazy_miss_tree_matches_wlc_scan_on_large_lists() {
+        let mut d = Dests::new(true);
+        let mut miss = Miss::new(true);
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut ids = Vec::new();
+        for i in 0..5_000u32 {
+            let spec = DestSpec {
+                addr: IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i)),
+                port: 80,
+                weight: 1 + (next() % 20) as u32,
+            };
+            let (id, relaid) = d.add(spec);
+            if relaid {
+                miss.rebuild(&d);
+            } else {
+                miss.refresh(&d, d.slot(id).unwrap());
+            }
+            ids.push(id);
+        }
+        assert!(d.capacity() > 64 * 64, "{}", d.capacity());
+        miss.rebuild(&d);
+        for round in 0..300 {
+            // A burst of connection events on random servers, then a miss.
+            for _ in 0..(next() % 200) {
+                let id = ids[next() as usize % ids.len()];
+                let open = next() % 2 == 0;
+                let (slot, ()) = d
+                    .update(id, |st| {
+                        if open {
+                            st.active_conns += 1;
+                        } else if st.active_conns > 0 {
+                            st.active_conns -= 1;
+                        } else {
+                            st.inactive_conns += 1;
+                        }
+                    })
+                    .unwrap();
+                miss.refresh(&d, slot.unwrap());
+            }
+            assert_eq!(miss.wlc(&d), wlc_scan(&d), "round {round}");
+        }
     }
 }
