@@ -1,14 +1,20 @@
 //! Slot-indexed trees that turn the kernel's O(n) list scans into O(log n) queries.
 //!
-//! All three are complete binary trees over the destination slots ([`super::dest`]), whose
-//! ascending index is the kernel's list order, so "earliest in the list" is "lowest slot".
+//! All are complete trees over the destination slots ([`super::dest`]), whose ascending
+//! index is the kernel's list order, so "earliest in the list" is "lowest slot".
 //!
-//! - [`Tournament`] (binary, [`RatioNode`] keys) and [`Tournament4`] (4-ary, exact
-//!   [`IntNode`] keys): each node holds the winner of its subtree, key inline, ties to the
-//!   lower slot. The kernel's lc/wlc/sed/nq/fo/ovf loops keep the first destination
-//!   and replace it only by a *strictly* better one, i.e. they return the earliest minimum
-//!   of a total preorder; the tournament returns exactly that element, whatever the
-//!   tree's shape, because (key, slot) is a total order.
+//! - [`Tournament4`]: a 4-ary minimum tournament; each node holds the winner of its
+//!   subtree, key inline, ties to the lower slot. The kernel's lc/wlc/sed/nq/fo/ovf loops
+//!   keep the first destination and replace it only by a *strictly* better one, i.e. they
+//!   return the earliest minimum of a total preorder; the tournament returns exactly that
+//!   element, whatever the tree's shape, because (key, slot) is a total order.
+//! - [`IntTree`]: integer keys in a [`Tournament4`] of packed `key << log2(cap) | slot`
+//!   nodes, 8 bytes ([`NarrowNode`]) while the keys fit, 16 ([`IntNode`]) otherwise; the
+//!   minimum of two nodes is one integer minimum. lc, fo, ovf.
+//! - [`RatioTree`]: `load / weight` keys compared as the kernel cross-multiplies them,
+//!   stored as exact order-preserving integer images in an [`IntTree`] (wlc, sed, nq, the
+//!   lblc/lblcr miss); weights of 2^27 and more fall back to a binary [`Tournament`] of
+//!   [`RatioNode`]s, which cross-multiplies.
 //! - [`MaxTree`]: "first slot at or after `s` whose value is at least `t`" (rr, wrr).
 //! - [`SumTree`]: "first slot whose prefix sum reaches `t`" (twos' weighted picks).
 
