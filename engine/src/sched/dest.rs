@@ -76,8 +76,7 @@ impl DestState {
 
 /// The part of a destination's state that scheduling and connection events touch, kept
 /// apart from its address (`Cold`) so the array every event indexes at random is 28
-/// bytes per server, not 48: at 1024 servers it fits in L1 beside a tournament tree.
-/// Field names and meanings are [`DestState`]'s.
+/// bytes per server rather than 48. Field names and meanings are [`DestState`]'s.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Load {
     pub(crate) weight: u32,
