@@ -121,10 +121,9 @@ impl Workload {
     /// The workload's own cost, for reference: the same packet, bookkeeping and random
     /// connection end, with a fixed-function "decision" and no scheduler calls.
     fn step_harness(&mut self, n: usize) -> Option<DestId> {
-        let pkt = black_box(self.packet());
+        black_box(self.packet());
         let j = self.pick(n.min(self.conns.len()));
         let d = self.conns[j];
-        let _ = pkt;
         self.conns.push(d);
         let i = self.pick(self.conns.len());
         Some(self.conns.swap_remove(i))

@@ -396,15 +396,21 @@ impl IntTree {
         }
     }
 
-    /// Re-creates the tree for `slots` slots with keys from `key(slot)`, called twice per
-    /// slot (once to choose the width). O(slots).
+    /// Re-creates the tree for `slots` slots with keys from `key(slot)`. O(slots). Builds
+    /// narrow in one pass; only if some key is too wide for that does it build again, wide
+    /// (calling `key` a second time per slot).
     pub(crate) fn rebuild(&mut self, slots: usize, key: impl Fn(usize) -> Option<u128>) {
         let sbits = Tournament4::<NarrowNode>::slot_bits_for(slots);
         let limit = u128::from(NarrowNode::key_limit(sbits));
-        self.narrow = (0..slots).filter_map(&key).all(|k| k < limit);
-        if self.narrow {
-            self.n.rebuild(slots, |s| key(s).map(|k| k as u64));
-        } else {
+        let mut fits = true;
+        self.n.rebuild(slots, |s| {
+            let k = key(s)?;
+            fits &= k < limit;
+            // A too-wide key's narrow tree is discarded below.
+            (k < limit).then_some(k as u64)
+        });
+        self.narrow = fits;
+        if !fits {
             self.w.rebuild(slots, key);
         }
     }
@@ -491,8 +497,9 @@ impl RatioTree {
         (64 - den.leading_zeros()).max(1)
     }
 
-    /// Re-creates the tree for `cap` slots with keys from `key(slot)`, called twice per
-    /// slot (once to find the scale). O(cap), no allocation once the tree has grown.
+    /// Re-creates the tree for `cap` slots with keys from `key(slot)`: once per slot to
+    /// find the scale, then once more to build (twice if the images need wide nodes). O(cap),
+    /// no allocation once the tree has grown.
     pub(crate) fn rebuild(&mut self, cap: usize, key: impl Fn(usize) -> Option<Ratio>) {
         let max_den = (0..cap).filter_map(&key).map(|r| r.den).max().unwrap_or(1);
         self.bits = Self::bits_for(max_den);
