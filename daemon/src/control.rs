@@ -43,6 +43,8 @@ pub enum Request {
 /// The daemon's answer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
+// One answer per request, serialized at once: the size of the status variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Response {
     /// Answer to [`Request::Status`].
     Status(StatusReport),
@@ -82,6 +84,33 @@ pub struct StatusReport {
     pub heartbeats_rejected: u64,
     /// Every virtual server in lvs.cf.
     pub virtuals: Vec<VirtualReport>,
+    /// The last reload (SIGHUP or `reload` request) since start, if any.
+    #[serde(default)]
+    pub last_reload: Option<ReloadReport>,
+}
+
+impl StatusReport {
+    /// The report with the driver's last reload outcome.
+    pub fn with_last_reload(mut self, last: Option<ReloadReport>) -> StatusReport {
+        self.last_reload = last;
+        self
+    }
+}
+
+/// How the last reload went.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReloadReport {
+    /// Seconds since the daemon started.
+    pub at_s: f64,
+    /// Taken (`true`) or refused, the running configuration kept (`false`).
+    pub ok: bool,
+    /// The `serial_no` it loaded, when taken.
+    pub serial_no: Option<u64>,
+    /// What the operator was told (for a refusal: every error, FILE:LINE:COL).
+    pub message: String,
+    /// What looked like a mistake in a taken reload (a truncated file, an older serial_no).
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// When and why the role last changed.

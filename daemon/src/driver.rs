@@ -21,7 +21,7 @@ use piranha_engine::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
-use crate::control::{Request, Response};
+use crate::control::{ReloadReport, Request, Response};
 use crate::status;
 
 /// Bound on results of probes and commands waiting to be fed.
@@ -49,7 +49,11 @@ pub struct Ports {
 }
 
 /// Re-reads lvs.cf: the new configuration, or every error (FILE:LINE:COL) as one message.
+/// It runs on the driver's loop unless [`Driver::load_off_loop`] moves it to a blocking thread.
 pub type Loader = Arc<dyn Fn() -> Result<DirectorConfig, String> + Send + Sync>;
+
+/// Systemd's watchdog: how often to pet it, and how.
+pub type Watchdog = (std::time::Duration, Arc<dyn Fn() + Send + Sync>);
 
 /// What the outside world (signal handlers, the control socket) asks of the driver.
 #[derive(Debug)]
@@ -102,15 +106,38 @@ pub struct Driver {
     serial_no: u64,
     /// Rejected-heartbeat log limiter: per (path, reason), last report and drops since.
     rejected_log: Vec<RejectedLog>,
+    /// Reloads: where the loader runs, and who waits for the one in flight.
+    reloads: Reloads,
+    /// The outcome of the last reload, for `piranha status`.
+    last_reload: Option<ReloadReport>,
+    /// Systemd's watchdog, petted from this loop (so a stalled loop stops petting it).
+    watchdog: Option<Watchdog>,
+}
+
+/// A reload off the loop: at most one in flight; requests that arrive meanwhile wait for the
+/// next one (they must see the file as it is after they asked).
+struct Reloads {
+    /// `Some(limit)`: the loader runs on a blocking thread and is refused past `limit`.
+    off_loop: Option<std::time::Duration>,
+    in_flight: bool,
+    /// Answered when the load in flight finishes.
+    waiting: Vec<Option<oneshot::Sender<Response>>>,
+    /// Arrived during the load in flight: answered by the next one.
+    next: Vec<Option<oneshot::Sender<Response>>>,
+    done_tx: mpsc::Sender<Result<DirectorConfig, String>>,
+    done_rx: mpsc::Receiver<Result<DirectorConfig, String>>,
 }
 
 /// At most one log line per second for each kind of rejected heartbeat (a wrong key rejects
-/// ten beats a second at keepalive 0.1).
+/// ten beats a second at keepalive 0.1). The count since the last line comes from pulse's own
+/// counters: pulse reports a reason at most once per keepalive, so counting its events would
+/// undercount a flood by orders of magnitude.
 struct RejectedLog {
     path: Option<Path>,
     why: RejectReason,
     last: tokio::time::Instant,
-    suppressed: u64,
+    /// Pulse's counter for `why` when the last line was written.
+    counted: u64,
 }
 
 const REJECTED_LOG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
@@ -148,6 +175,7 @@ impl Driver {
             Instant::ZERO,
         )?;
         let (results_tx, results_rx) = mpsc::channel(RESULT_QUEUE_DEPTH);
+        let (done_tx, done_rx) = mpsc::channel(1);
         Ok(Driver {
             director,
             ports,
@@ -163,7 +191,33 @@ impl Driver {
             last_send_error: None,
             serial_no,
             rejected_log: Vec::new(),
+            reloads: Reloads {
+                off_loop: None,
+                in_flight: false,
+                waiting: Vec::new(),
+                next: Vec::new(),
+                done_tx,
+                done_rx,
+            },
+            last_reload: None,
+            watchdog: None,
         })
+    }
+
+    /// Run the loader on a blocking thread, refused after `limit`: reading and parsing lvs.cf
+    /// (a huge file, a FIFO, a hung NFS mount) must never stall heartbeats. Without this the
+    /// loader runs on the loop, which keeps tests under turmoil deterministic.
+    pub fn load_off_loop(mut self, limit: std::time::Duration) -> Driver {
+        self.reloads.off_loop = Some(limit);
+        self
+    }
+
+    /// Pet systemd's watchdog every `interval` from the loop itself: a loop stuck for longer
+    /// than `WatchdogSec` stops petting, and systemd restarts the daemon (`ExecStopPost` then
+    /// removes the VIPs it held).
+    pub fn with_watchdog(mut self, watchdog: Watchdog) -> Driver {
+        self.watchdog = Some(watchdog);
+        self
     }
 
     /// The director (read-only), e.g. for tests.
@@ -185,8 +239,16 @@ impl Driver {
     pub async fn run(mut self) -> Result<(), DriverError> {
         self.execute().await;
         let far = std::time::Duration::from_secs(3600);
+        let mut pet_at = tokio::time::Instant::now();
         // Each turn handles one input; the loop ends only on shutdown (or a dead transport).
         loop {
+            if let Some((interval, pet)) = &self.watchdog {
+                let now = tokio::time::Instant::now();
+                if now >= pet_at {
+                    pet();
+                    pet_at = now + *interval;
+                }
+            }
             if self.director.is_shut_down() {
                 info!("shut down: STOPPED sent, addresses and services removed");
                 return Ok(());
@@ -197,6 +259,9 @@ impl Driver {
             };
             if let Some(retry) = self.dump_retry_at {
                 wake = wake.min(retry);
+            }
+            if self.watchdog.is_some() {
+                wake = wake.min(pet_at);
             }
             let heartbeat = self.ports.heartbeat.clone();
             tokio::select! {
@@ -235,6 +300,10 @@ impl Driver {
                     let now = self.now();
                     self.feed(now, input);
                 }
+                Some(loaded) = self.reloads.done_rx.recv() => {
+                    let now = self.now();
+                    self.reload_done(now, loaded);
+                }
             }
             self.execute().await;
         }
@@ -263,21 +332,19 @@ impl Driver {
                     self.feed(now, Input::LinkDown);
                 }
             }
-            Control::Reload(reply) => {
-                let r = self.reload(now);
-                if let Some(reply) = reply {
-                    let _ = reply.send(r);
-                }
-            }
+            Control::Reload(reply) => self.reload(now, reply),
             Control::Request(req, reply) => {
                 let r = match req {
-                    Request::Status => Response::Status(status::report(
-                        &self.director,
-                        self.last_dump.as_ref(),
-                        &self.options.config_file,
-                        self.serial_no,
-                        now,
-                    )),
+                    Request::Status => Response::Status(
+                        status::report(
+                            &self.director,
+                            self.last_dump.as_ref(),
+                            &self.options.config_file,
+                            self.serial_no,
+                            now,
+                        )
+                        .with_last_reload(self.last_reload.clone()),
+                    ),
                     Request::Drain {
                         virtual_name,
                         server,
@@ -286,7 +353,7 @@ impl Driver {
                         virtual_name,
                         server,
                     } => self.override_(now, &virtual_name, &server, false),
-                    Request::Reload => self.reload(now),
+                    Request::Reload => return self.reload(now, Some(reply)),
                 };
                 let _ = reply.send(r);
             }
@@ -307,21 +374,100 @@ impl Driver {
         }
     }
 
-    fn reload(&mut self, now: Instant) -> Response {
-        match (self.loader)() {
+    /// Re-read lvs.cf (on the loop, or on a blocking thread with [`Driver::load_off_loop`]),
+    /// then answer `reply`.
+    fn reload(&mut self, now: Instant, reply: Option<oneshot::Sender<Response>>) {
+        let Some(limit) = self.reloads.off_loop else {
+            let loaded = (self.loader)();
+            let r = self.apply_reload(now, loaded);
+            if let Some(reply) = reply {
+                let _ = reply.send(r);
+            }
+            return;
+        };
+        if self.reloads.in_flight {
+            self.reloads.next.push(reply);
+            return;
+        }
+        self.reloads.waiting.push(reply);
+        self.reloads.in_flight = true;
+        let loader = self.loader.clone();
+        let done = self.reloads.done_tx.clone();
+        tokio::spawn(async move {
+            let loaded =
+                match tokio::time::timeout(limit, tokio::task::spawn_blocking(move || loader()))
+                    .await
+                {
+                    Ok(Ok(loaded)) => loaded,
+                    Ok(Err(e)) => Err(format!("reading lvs.cf failed: {e}")),
+                    Err(_) => Err(format!(
+                        "reading and parsing lvs.cf took longer than {} s; is it on a hung mount?",
+                        limit.as_secs_f64()
+                    )),
+                };
+            let _ = done.send(loaded).await;
+        });
+    }
+
+    /// A load that ran off the loop finished: apply it, answer who waited, start the next.
+    fn reload_done(&mut self, now: Instant, loaded: Result<DirectorConfig, String>) {
+        let r = self.apply_reload(now, loaded);
+        for reply in std::mem::take(&mut self.reloads.waiting)
+            .into_iter()
+            .flatten()
+        {
+            let _ = reply.send(r.clone());
+        }
+        self.reloads.in_flight = false;
+        let next = std::mem::take(&mut self.reloads.next);
+        if !next.is_empty() {
+            // Every request that came in meanwhile shares one fresh load.
+            let mut next = next.into_iter();
+            self.reload(now, next.next().flatten());
+            self.reloads.waiting.extend(next);
+        }
+    }
+
+    /// Hand a loaded configuration to the director (or refuse it), warn about what looks like
+    /// a mistake, and remember the outcome for `piranha status`.
+    fn apply_reload(&mut self, now: Instant, loaded: Result<DirectorConfig, String>) -> Response {
+        let at_s = now.saturating_duration_since(Instant::ZERO).as_secs_f64();
+        match loaded {
             Ok(cfg) => {
                 info!(
                     "reloading {} (serial_no {})",
                     self.options.config_file, cfg.pulse.serial_no
                 );
-                self.serial_no = cfg.pulse.serial_no;
-                self.director.handle_reload(now, cfg);
-                Response::Ok {
-                    message: format!("reloaded {}", self.options.config_file),
+                let warnings = reload_warnings(self.director.config(), &cfg);
+                for w in &warnings {
+                    warn!("reload: {w}");
                 }
+                let serial_no = cfg.pulse.serial_no;
+                self.serial_no = serial_no;
+                self.director.handle_reload(now, cfg);
+                let mut message = format!("reloaded {}", self.options.config_file);
+                for w in &warnings {
+                    message.push_str("\nwarning: ");
+                    message.push_str(w);
+                }
+                self.last_reload = Some(ReloadReport {
+                    at_s,
+                    ok: true,
+                    serial_no: Some(serial_no),
+                    message: message.clone(),
+                    warnings,
+                });
+                Response::Ok { message }
             }
             Err(why) => {
                 error!("reload refused, keeping the running configuration:\n{why}");
+                self.last_reload = Some(ReloadReport {
+                    at_s,
+                    ok: false,
+                    serial_no: None,
+                    message: why.clone(),
+                    warnings: Vec::new(),
+                });
                 Response::Error { message: why }
             }
         }
@@ -362,19 +508,21 @@ impl Driver {
 
     fn log_rejected(&mut self, path: Option<Path>, why: RejectReason) {
         let now = tokio::time::Instant::now();
+        let counted = self.director.pulse().counters().of(why);
         match self
             .rejected_log
             .iter_mut()
             .find(|r| r.path == path && r.why == why)
         {
-            Some(r) if now.duration_since(r.last) < REJECTED_LOG_INTERVAL => r.suppressed += 1,
+            Some(r) if now.duration_since(r.last) < REJECTED_LOG_INTERVAL => {}
             Some(r) => {
+                // Pulse counts per reason, not per path: the count covers every path.
                 warn!(
                     "heartbeat rejected on {path:?}: {why:?} ({} more since the last report)",
-                    r.suppressed
+                    counted.saturating_sub(r.counted + 1)
                 );
                 r.last = now;
-                r.suppressed = 0;
+                r.counted = counted;
             }
             None => {
                 warn!("heartbeat rejected on {path:?}: {why:?}");
@@ -383,7 +531,7 @@ impl Driver {
                         path,
                         why,
                         last: now,
-                        suppressed: 0,
+                        counted,
                     });
                 }
             }
@@ -459,6 +607,37 @@ impl Driver {
             Output::Event(e) => log_event(&e),
         }
     }
+}
+
+/// What in a reload that parsed and validated still looks like a mistake: a file cut short
+/// (every virtual server or VIP gone, or most of them), an older `serial_no` (an old copy put
+/// back). The reload is taken all the same (it is a valid file); the operator is told.
+pub fn reload_warnings(old: &DirectorConfig, new: &DirectorConfig) -> Vec<String> {
+    let mut w = Vec::new();
+    let (was, now) = (old.virtuals.len(), new.virtuals.len());
+    if was > 0 && now == 0 {
+        w.push(format!(
+            "the new lvs.cf has no virtual server (the running one had {was}): every VIP and \
+             IPVS service goes; is the file truncated?"
+        ));
+    } else if was >= 4 && now * 2 < was {
+        w.push(format!(
+            "the new lvs.cf has {now} virtual servers, the running one {was}: is the file truncated?"
+        ));
+    }
+    if !old.vips.is_empty() && new.vips.is_empty() && now > 0 {
+        w.push(format!(
+            "the new lvs.cf brings up no VIP (the running one held {})",
+            old.vips.len()
+        ));
+    }
+    let (a, b) = (old.pulse.serial_no, new.pulse.serial_no);
+    if b < a {
+        w.push(format!(
+            "serial_no goes backwards ({a} -> {b}): an older copy of lvs.cf? (the partner compares serials)"
+        ));
+    }
+    w
 }
 
 /// Every decision goes to the log: takeovers and giveups at `info`/`warn`, rejected

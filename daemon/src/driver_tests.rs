@@ -119,6 +119,15 @@ struct Node {
 }
 
 fn node(role: Role, wire: Wire) -> Node {
+    node_with(role, wire, Arc::new(|| Ok(director_config())), None)
+}
+
+fn node_with(
+    role: Role,
+    wire: Wire,
+    loader: Loader,
+    off_loop: Option<std::time::Duration>,
+) -> Node {
     let journal = Arc::new(Journal::default());
     let ports = Ports {
         ipvs: Arc::new(MemoryIpvs::new()),
@@ -128,8 +137,7 @@ fn node(role: Role, wire: Wire) -> Node {
         commands: Arc::new(NoCommands),
     };
     let (control, rx) = mpsc::channel(8);
-    let loader: Loader = Arc::new(|| Ok(director_config()));
-    let driver = Driver::new(
+    let mut driver = Driver::new(
         director_config(),
         Identity {
             role,
@@ -145,6 +153,9 @@ fn node(role: Role, wire: Wire) -> Node {
         },
     )
     .unwrap();
+    if let Some(limit) = off_loop {
+        driver = driver.load_off_loop(limit);
+    }
     Node {
         control,
         journal,
@@ -239,4 +250,150 @@ async fn drain_and_reload_through_the_control_channel() {
     assert!(matches!(rx.await.unwrap(), Response::Ok { .. }));
     // A lone primary (the backup's wire is gone) is active after deadtime.
     assert!(status(&primary).await.active);
+}
+
+async fn reload(n: &Node) -> Response {
+    let (tx, rx) = oneshot::channel();
+    n.control.send(Control::Reload(Some(tx))).await.unwrap();
+    rx.await.unwrap()
+}
+
+/// A reload that blocks (lvs.cf on a hung mount; a FIFO is refused before this) runs off the
+/// heartbeat loop: the loop keeps answering and beating, the reload is refused at its limit,
+/// and the running configuration stays. Real time: the loader blocks a real thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_reload_never_stalls_the_heartbeat_loop() {
+    let (a, b) = wires();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let release_rx = Mutex::new(release_rx);
+    let loader: Loader = Arc::new(move || {
+        // Stuck until the test lets go (bounded, so a failing test cannot hang).
+        let _ = release_rx
+            .lock()
+            .unwrap()
+            .recv_timeout(std::time::Duration::from_secs(10));
+        Ok(director_config())
+    });
+    let limit = std::time::Duration::from_millis(800);
+    let primary = node_with(Role::Primary, a, loader, Some(limit));
+    let backup = node(Role::Backup, b);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(status(&primary).await.active);
+    let before = status(&backup).await.heartbeats_accepted;
+    let started = std::time::Instant::now();
+    let (tx, pending) = oneshot::channel();
+    primary
+        .control
+        .send(Control::Reload(Some(tx)))
+        .await
+        .unwrap();
+    // While the load is stuck, the loop answers at once and the backup keeps hearing beats.
+    for _ in 0..3 {
+        let asked = std::time::Instant::now();
+        let s = status(&primary).await;
+        assert!(s.active);
+        assert!(asked.elapsed() < std::time::Duration::from_millis(200));
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let r = pending.await.unwrap();
+    let took = started.elapsed();
+    let Response::Error { message } = r else {
+        panic!("{r:?}")
+    };
+    assert!(message.contains("took longer than 0.8 s"), "{message}");
+    assert!(took >= limit && took < limit * 4, "{took:?}");
+    assert!(status(&backup).await.heartbeats_accepted >= before + 4);
+    let s = status(&primary).await;
+    assert!(s.active, "the running configuration stays");
+    let last = s.last_reload.expect("recorded");
+    assert!(!last.ok);
+    let _ = release_tx.send(());
+}
+
+/// A valid reload that looks like a mistake is taken, warned about, and shown in status.
+#[tokio::test(start_paused = true)]
+async fn a_truncated_or_older_reload_is_taken_with_warnings() {
+    let (a, _b) = wires();
+    let globals_only = "serial_no = 3\nprimary = 10.0.0.1\nbackup = 10.0.0.2\nservice = lvs\n\
+        backup_active = 1\nkeepalive = 0.1\ndeadtime = 0.3\nnetwork = direct\n";
+    let loader: Loader = Arc::new(move || {
+        let parsed = config::parse("lvs.cf", globals_only.as_bytes()).expect("valid");
+        DirectorConfig::from_lvs_cf(&parsed.config, None).map_err(|e| e.to_string())
+    });
+    let primary = node_with(Role::Primary, a, loader, None);
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let Response::Ok { message } = reload(&primary).await else {
+        panic!("a valid file is taken")
+    };
+    assert!(message.contains("no virtual server"), "{message}");
+    assert!(
+        message.contains("serial_no goes backwards (7 -> 3)"),
+        "{message}"
+    );
+    let s = status(&primary).await;
+    assert_eq!(s.serial_no, 3);
+    let last = s.last_reload.clone().expect("recorded");
+    assert!(last.ok);
+    assert_eq!(last.serial_no, Some(3));
+    assert_eq!(last.warnings.len(), 2, "{:?}", last.warnings);
+    let text = crate::status::render(&s);
+    assert!(text.contains("last reload at"), "{text}");
+    assert!(text.contains("warning: serial_no goes backwards"), "{text}");
+}
+
+/// Under a flood of bad datagrams, the log's "N more since the last report" counts every
+/// dropped datagram (pulse's counters), not pulse's rate-limited events.
+#[test]
+fn rejected_heartbeat_counts_cover_a_flood() {
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Buf::default();
+    let writer = buf.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    const SENT: usize = 3000;
+    tracing::subscriber::with_default(subscriber, || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (a, b) = wires();
+            let primary = node(Role::Primary, a);
+            // 3,000 datagrams of a wrong length over 2.5 s, from the partner's address.
+            for _ in 0..SENT / 30 {
+                for _ in 0..30 {
+                    b.tx.send(vec![1, 2, 3]).await.unwrap();
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+            b.tx.send(vec![1, 2, 3]).await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            drop(primary);
+        });
+    });
+    let log = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    let mut reported = 0;
+    for line in log.lines().filter(|l| l.contains("heartbeat rejected")) {
+        reported += 1;
+        if let Some(rest) = line.split(" (").nth(1) {
+            let n: usize = rest.split(' ').next().unwrap().parse().unwrap();
+            reported += n;
+        }
+    }
+    // Every datagram is accounted for: each line is one, plus the ones it says it skipped.
+    assert_eq!(reported, SENT + 1, "{log}");
 }

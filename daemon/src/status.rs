@@ -71,6 +71,7 @@ pub fn report(
         heartbeats_accepted: counters.accepted,
         heartbeats_rejected: counters.rejected(),
         virtuals,
+        last_reload: None,
     }
 }
 
@@ -105,6 +106,26 @@ pub fn render(r: &StatusReport) -> String {
         "heartbeats: {} accepted, {} rejected",
         r.heartbeats_accepted, r.heartbeats_rejected
     );
+    if let Some(l) = &r.last_reload {
+        let first = l.message.lines().next().unwrap_or("");
+        if l.ok {
+            let _ = writeln!(
+                out,
+                "last reload at {:.3} s: taken (serial {})",
+                l.at_s,
+                l.serial_no.unwrap_or_default()
+            );
+            for w in &l.warnings {
+                let _ = writeln!(out, "  warning: {w}");
+            }
+        } else {
+            let _ = writeln!(
+                out,
+                "last reload at {:.3} s: REFUSED, running the previous lvs.cf: {first}",
+                l.at_s
+            );
+        }
+    }
     for v in &r.virtuals {
         let _ = writeln!(
             out,

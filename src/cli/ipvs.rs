@@ -182,20 +182,27 @@ fn table_json(info: &ListingInfo, services: &[(ServiceDump, Vec<DestDump>)]) -> 
     serde_json::json!({ "info": info, "services": services })
 }
 
+/// lvs.cf mapped for a tool that sends no heartbeat (`ipvs apply`, `release`): the heartbeat
+/// key only matters to pulse, so a v2 file maps without reading `heartbeat_key_file`.
+pub(crate) fn without_key(
+    cfg: &piranha_engine::config::LvsConfig,
+) -> Result<DirectorConfig, piranha_engine::director::MapError> {
+    match DirectorConfig::from_lvs_cf(cfg, None) {
+        // Any key will do: the mapping's heartbeat settings are not used.
+        Err(piranha_engine::director::MapError::NoKey) => {
+            DirectorConfig::from_lvs_cf(cfg, Some(&[0x5a; 32]))
+        }
+        other => other,
+    }
+}
+
 impl ApplyArgs {
     fn run(self) -> anyhow::Result<ExitCode> {
         let Some(parsed) = self.file.load()? else {
             return Ok(ExitCode::FAILURE);
         };
-        let cfg = &parsed.config;
-        // The heartbeat key only matters to pulse; a placeholder lets the mapping through.
-        let director = match DirectorConfig::from_lvs_cf(cfg, None) {
-            Err(piranha_engine::director::MapError::NoKey) => {
-                DirectorConfig::from_lvs_cf(cfg, Some(&[0x5a; 32]))
-            }
-            other => other,
-        }
-        .map_err(|e| anyhow::anyhow!("{}: {e}", self.file.path.display()))?;
+        let director = without_key(&parsed.config)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", self.file.path.display()))?;
 
         let mut weights: BTreeMap<RealId, u32> = BTreeMap::new();
         for v in &director.virtuals {

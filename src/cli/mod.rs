@@ -7,7 +7,6 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use piranha_engine::config::{self, Parsed};
 
@@ -18,6 +17,7 @@ mod gui;
 mod ipvs;
 mod passwd;
 mod pulse;
+mod release;
 mod send_arp;
 mod sim;
 mod status;
@@ -52,6 +52,8 @@ enum Command {
     Pulse(pulse::Args),
     /// Ask the running daemon for its state (control socket).
     Status(status::Args),
+    /// Remove lvs.cf's VIPs from this host after a crash (systemd's ExecStopPost).
+    Release(release::Args),
     /// Take a real server out of scheduling (weight 0) without editing lvs.cf.
     Drain(drain::Args),
     /// Undo `drain`: the real server's health decides again.
@@ -88,7 +90,7 @@ impl ConfigFile {
 }
 
 fn load(path: &Path) -> anyhow::Result<Option<Parsed>> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = piranha_daemon::config_file::read(path).map_err(anyhow::Error::msg)?;
     let name = path.display().to_string();
     match config::parse(&name, &bytes) {
         Ok(parsed) => {
@@ -124,6 +126,7 @@ pub fn main() -> ExitCode {
         Command::Config(cmd) => cmd.run(),
         Command::Pulse(args) => args.run(),
         Command::Status(args) => args.run(),
+        Command::Release(args) => args.run(),
         Command::Drain(args) => args.run(true),
         Command::Enable(args) => args.run(false),
         Command::SendArp(args) => args.run(),

@@ -24,6 +24,10 @@ use tracing::{error, info, warn};
 
 use super::ConfigFile;
 
+/// The longest a reload may take to read and parse lvs.cf (off the heartbeat loop) before it
+/// is refused and the running configuration kept.
+const RELOAD_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Run the director: heartbeats, failover, VIPs, ARP, health checks and the IPVS table.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -89,8 +93,19 @@ pub(crate) fn init_logging() {
 /// The shared heartbeat key from `heartbeat_key_file` (trailing whitespace, e.g. the newline an
 /// editor adds, is not part of the key).
 pub(crate) fn read_key(path: &Path) -> anyhow::Result<Vec<u8>> {
+    use std::os::unix::fs::PermissionsExt as _;
     let mut bytes =
         std::fs::read(path).with_context(|| format!("cannot read key file {}", path.display()))?;
+    if let Ok(meta) = std::fs::metadata(path) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            warn!(
+                "key file {} has mode {mode:04o}: anyone who can read it can forge heartbeats \
+                 (chmod 600 it)",
+                path.display()
+            );
+        }
+    }
     while bytes.last().is_some_and(u8::is_ascii_whitespace) {
         bytes.pop();
     }
@@ -102,7 +117,7 @@ pub(crate) fn read_key(path: &Path) -> anyhow::Result<Vec<u8>> {
 
 /// Parse lvs.cf and map it to the director's configuration; every error as one message.
 fn load_director_config(path: &Path) -> Result<(LvsConfig, DirectorConfig), String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let bytes = piranha_daemon::config_file::read(path)?;
     let name = path.display().to_string();
     let parsed = config::parse(&name, &bytes).map_err(|d| d.to_string())?;
     for w in &parsed.warnings {
@@ -208,6 +223,7 @@ impl Args {
                 self.control_socket.display()
             )
         })?;
+        let bound = std::fs::symlink_metadata(&self.control_socket)?;
         tokio::spawn(control_server::serve(
             listener,
             tx,
@@ -231,7 +247,16 @@ impl Args {
                 ArpStyle::GratuitousReply
             },
         };
-        let driver = Driver::new(dc, identity, ports, rx, loader, options)?;
+        let mut driver =
+            Driver::new(dc, identity, ports, rx, loader, options)?.load_off_loop(RELOAD_LIMIT);
+        if let Some(limit) = sd_notify::watchdog_enabled() {
+            // Pet at a third of WatchdogSec, from the loop itself.
+            let pet: Arc<dyn Fn() + Send + Sync> = Arc::new(|| {
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+            });
+            driver = driver.with_watchdog((limit / 3, pet));
+            info!("systemd watchdog: {} s", limit.as_secs_f64());
+        }
         info!(
             "pulse started as {:?} (incarnation {incarnation}), heartbeats on {:?}",
             role,
@@ -240,7 +265,7 @@ impl Args {
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
         let result = driver.run().await;
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
-        let _ = std::fs::remove_file(&self.control_socket);
+        control_server::unlink_if_ours(&self.control_socket, &bound);
         result?;
         Ok(ExitCode::SUCCESS)
     }

@@ -78,6 +78,19 @@ pub struct DirectorConfig {
     pub hard_shutdown: bool,
 }
 
+impl DirectorConfig {
+    /// Every address a router of this configuration may hold: the VIPs of the active virtual
+    /// servers and the NAT router address. What a stale-VIP cleanup, a reload and
+    /// `piranha release` remove.
+    pub fn held_addresses(&self) -> Vec<VipAddr> {
+        self.vips
+            .iter()
+            .chain(self.nat_router.as_ref())
+            .cloned()
+            .collect()
+    }
+}
+
 #[derive(Debug)]
 struct Slot {
     nanny: Nanny,
@@ -520,12 +533,7 @@ impl Director {
 
     /// Every address this router may hold: the VIPs and the NAT router address.
     fn all_addresses(&self) -> Vec<VipAddr> {
-        self.config
-            .vips
-            .iter()
-            .chain(self.config.nat_router.as_ref())
-            .cloned()
-            .collect()
+        self.config.held_addresses()
     }
 
     fn addresses(&self, a: Address) -> Vec<VipAddr> {

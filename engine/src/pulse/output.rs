@@ -257,8 +257,18 @@ impl Counters {
             + self.unexpected_reply
     }
 
+    /// Datagrams dropped for this reason so far.
+    pub fn of(&self, why: RejectReason) -> u64 {
+        let mut copy = *self;
+        *copy.slot(why)
+    }
+
     pub(crate) fn count(&mut self, why: RejectReason) {
-        let c = match why {
+        *self.slot(why) += 1;
+    }
+
+    fn slot(&mut self, why: RejectReason) -> &mut u64 {
+        match why {
             RejectReason::ForeignSource => &mut self.foreign_source,
             RejectReason::Length => &mut self.bad_length,
             RejectReason::Magic => &mut self.bad_magic,
@@ -270,8 +280,7 @@ impl Counters {
             RejectReason::StaleIncarnation => &mut self.stale,
             RejectReason::Replayed => &mut self.replayed,
             RejectReason::UnexpectedReply => &mut self.unexpected_reply,
-        };
-        *c += 1;
+        }
     }
 }
 
