@@ -599,11 +599,91 @@ fn active_router_cut_from_the_witness_only_hands_over_to_the_other() {
     assert_eq!(why, GiveupReason::LeaseLost);
     let (won, reason) = pair.takeovers(B)[0];
     assert_eq!(reason, TakeoverReason::PeerStopped);
-    // The witness keeps the primary's lease until 8 s after it received the last renewal
-    // (19.003 s + 8 s = 27.003 s), while the primary, judging conservatively from the send
-    // time minus the 0.5 s margin, gave up at 26.502 s. The backup's first request is
-    // denied with "499 ms left" (at 26.504 s); it asks again right then and is active at
-    // 27.006 s: half a second without an active router, the margin's price.
-    assert_eq!(lost, ms(26_502));
-    assert_eq!(won, ms(27_006));
+    // The primary's lease runs out at 26.502 s (judged conservatively: send time of the last
+    // renewal plus the lease minus the 0.5 s margin). It hears the backup standby, so it holds
+    // the VIPs (HoldingWithoutLease) and says so in its beats; the backup asks the witness,
+    // is told the old lease has 499 ms left, asks again right then, gets it at 27.006 s and
+    // asks for the VIPs (RELIEVE): the primary gives up and sends STOPPED, and the backup is
+    // active one network hop later. Without the hold, half a second had no active router.
+    assert!(pair
+        .events_of(P)
+        .iter()
+        .any(|(t, e)| *t == ms(26_502) && *e == Event::HoldingWithoutLease));
+    assert_eq!(lost, ms(27_007));
+    assert_eq!(won, ms(27_008));
+}
+
+#[test]
+fn losing_only_the_witness_keeps_the_service_and_the_lease_comes_back() {
+    let mut pair = Pair::start_both(with_arbiter(config(Proto::V2)));
+    pair.run_until(ms(20_000));
+    assert!(pair.active(P));
+    // The witness is gone for both routers; they still hear each other.
+    pair.witness_link_up = [false, false];
+    pair.run_until(ms(120_000));
+    assert!(pair.active(P) && !pair.active(B), "{}", timeline(&pair));
+    assert!(pair.giveups(P).is_empty(), "{}", timeline(&pair));
+    assert!(pair
+        .events_of(P)
+        .iter()
+        .any(|(_, e)| *e == Event::HoldingWithoutLease));
+    // The witness returns: the pair is arbitrated again. Whichever router's request reaches
+    // it first gets the lease: the holder renewing, or the backup asking to relieve it (then
+    // the VIPs move in a handover: the primary gives up, STOPPED, the backup takes over one
+    // hop later). Either way exactly one router is active, with a lease.
+    pair.witness_link_up = [true, true];
+    pair.run_until(ms(140_000));
+    let holder = if pair.active(P) { P } else { B };
+    assert!(!pair.active(1 - holder), "{}", timeline(&pair));
+    assert!(pair.pulse(holder).lease_valid_until().is_some());
+    if holder == B {
+        let (lost, _) = pair.giveups(P)[0];
+        let (won, _) = pair.takeovers(B)[0];
+        assert!(won.saturating_duration_since(lost) <= Duration::from_millis(5));
+    }
+    assert!(!pair.ever_dual_active());
+}
+
+#[test]
+fn holding_without_a_lease_ends_before_a_partitioned_partner_may_take_over() {
+    let mut pair = Pair::start_both(with_arbiter(config(Proto::V2)));
+    pair.run_until(ms(20_000));
+    pair.witness_link_up = [false, false];
+    pair.run_until(ms(60_000));
+    assert!(pair.active(P));
+    // Now the routers lose each other too: the primary stops holding within its window
+    // (two keepalives), long before the backup could declare it dead (deadtime). The witness
+    // comes back for the backup only, which then takes over with a lease: never both active.
+    pair.public_up = false;
+    pair.private_up = false;
+    pair.witness_link_up = [false, true];
+    pair.run_until(ms(100_000));
+    assert!(!pair.active(P) && pair.active(B), "{}", timeline(&pair));
+    assert!(!pair.ever_dual_active(), "{}", timeline(&pair));
+    let (lost, why) = pair.giveups(P)[0];
+    assert_eq!(why, GiveupReason::LeaseLost);
+    let (won, _) = pair.takeovers(B)[0];
+    assert!(lost < won, "{}", timeline(&pair));
+}
+
+#[test]
+fn the_arbiters_cost_no_witness_and_a_dead_active_means_no_takeover() {
+    // What an arbiter costs, stated as a test: with the witness unreachable, the backup may
+    // not take over from a primary it cannot hear (it cannot tell a dead primary from a
+    // partition), so a crash while the witness is down leaves nobody active.
+    let mut pair = Pair::start_both(with_arbiter(config(Proto::V2)));
+    pair.run_until(ms(20_000));
+    pair.witness_link_up = [false, false];
+    pair.run_until(ms(40_000));
+    pair.crash_host(P);
+    pair.run_until(ms(80_000));
+    assert!(!pair.active(B));
+    assert!(pair
+        .events_of(B)
+        .iter()
+        .any(|(_, e)| matches!(e, Event::TakeoverAwaitingLease { .. })));
+    // The witness returns: the backup takes over.
+    pair.witness_link_up = [true, true];
+    pair.run_until(ms(100_000));
+    assert!(pair.active(B));
 }

@@ -70,7 +70,9 @@ impl Pulse {
                     let flags = Flags::empty()
                         .with(Flags::ACTIVE, active)
                         .with(Flags::TAKEBACK, takeback)
-                        .with(Flags::FAULT, self.faulted());
+                        .with(Flags::FAULT, self.faulted())
+                        .with(Flags::UNLEASED, active && self.unleased)
+                        .with(Flags::RELIEVE, !active && !stopped && self.relieving());
                     let seq = self.next_sequence();
                     let repr = v2::Repr::heartbeat(
                         message,
@@ -127,14 +129,80 @@ impl Pulse {
             TimerReason::LeaseRequest => self.send_lease_request(now),
             TimerReason::LeaseExpiry => {
                 let valid = self.lease.as_ref().is_some_and(|l| l.valid(now));
-                if self.active && !valid {
-                    // Keep saying STOPPED until we are active again or the partner is:
-                    // the partner may reach the witness when we cannot.
-                    self.lease_lost = true;
-                    self.deactivate(now, GiveupReason::LeaseLost);
-                    self.send_to_partner(true, false, false);
+                if !self.active || valid {
+                    return;
                 }
+                if let Some(until) = self.partner_vouches_until(now) {
+                    // The witness is out of reach but the partner is heard standby: it
+                    // cannot take the VIPs (it has no lease either, or it asks for them
+                    // with RELIEVE), so giving them up would leave nobody serving. Hold,
+                    // and look again when the partner's last beat is too old to vouch.
+                    if !self.unleased {
+                        self.unleased = true;
+                        self.event(Event::HoldingWithoutLease);
+                        // Tell the partner at once: it may reach the witness.
+                        self.send_to_partner(false, true, false);
+                    }
+                    self.timers.set(TimerReason::LeaseExpiry, until);
+                    return;
+                }
+                // Keep saying STOPPED until we are active again or the partner is:
+                // the partner may reach the witness when we cannot.
+                self.unleased = false;
+                self.lease_lost = true;
+                self.deactivate(now, GiveupReason::LeaseLost);
+                self.send_to_partner(true, false, false);
             }
+        }
+    }
+
+    /// How long the partner's last beat vouches that it is standby: `Some(until)` while it
+    /// was heard within the hold window, saying it is neither active nor stopped. The window,
+    /// `min(2 keepalive, deadtime / 2)`, ends before the partner can declare us dead (our
+    /// last beat + deadtime, at least deadtime - keepalive after its last beat reached us),
+    /// so a partition makes us give up before the partner may take over; with deadtime at
+    /// most 2 keepalive there is no such window and no holding.
+    pub(super) fn partner_vouches_until(&self, now: Instant) -> Option<Instant> {
+        let (k, d) = (self.config.keepalive, self.config.deadtime);
+        if d <= k.saturating_mul(2) {
+            return None;
+        }
+        let window = k.saturating_mul(2).min(d.div(2));
+        if !self.peer.heard || self.peer.active || self.peer.stopped || self.peer_dead.is_some() {
+            return None;
+        }
+        let last_heard = [Some(self.public), self.private]
+            .into_iter()
+            .flatten()
+            .filter(|p| p.heard)
+            .map(|p| p.deadline.saturating_duration_since(Instant::ZERO))
+            .max()?
+            .saturating_sub(d);
+        let until = Instant::ZERO + last_heard + window;
+        (now < until).then_some(until)
+    }
+
+    /// Standby, holding a valid lease, while the partner is active without one: our beats
+    /// ask it for the VIPs.
+    pub(super) fn relieving(&self) -> bool {
+        !self.active
+            && !self.faulted()
+            && !self.shut_down
+            && self.peer.unleased
+            && self
+                .lease
+                .as_ref()
+                .is_some_and(|l| l.valid_until().is_some())
+    }
+
+    /// Ask the witness for a lease on behalf of an unleased active partner (at most one
+    /// request in flight: the request timer paces retries).
+    pub(super) fn seek_relief(&mut self, now: Instant) {
+        if self.faulted() || self.shut_down || self.relieving() {
+            return;
+        }
+        if self.timers.get(TimerReason::LeaseRequest).is_none() {
+            self.send_lease_request(now);
         }
     }
 
@@ -225,6 +293,7 @@ impl Pulse {
     pub(super) fn deactivate(&mut self, now: Instant, why: GiveupReason) {
         assert!(self.active);
         self.active = false;
+        self.unleased = false;
         self.event(Event::GaveUp { why });
         self.action(Action::RunInactiveCmd);
         if self.config.syncdaemon {
@@ -274,7 +343,8 @@ impl Pulse {
 
     pub(super) fn send_lease_request(&mut self, now: Instant) {
         self.timers.stop(TimerReason::LeaseRequest);
-        if self.lease.is_none() || !(self.active || self.pending_takeover.is_some()) {
+        let relief = !self.active && self.peer.unleased && !self.faulted() && !self.shut_down;
+        if self.lease.is_none() || !(self.active || self.pending_takeover.is_some() || relief) {
             return;
         }
         let seq = self.next_sequence();

@@ -176,6 +176,10 @@ struct PeerView {
     active: bool,
     stopped: bool,
     takeback: bool,
+    /// Its beats say it is active without a lease ([`Flags::UNLEASED`](crate::wire::v2::Flags)).
+    unleased: bool,
+    /// Its beats ask us, unleased, to hand the VIPs over.
+    relieve: bool,
 }
 
 /// The heartbeat/failover machine of one router. See the module docs for the contract.
@@ -202,6 +206,8 @@ pub struct Pulse {
     lease: Option<LeaseClient>,
     pending_takeover: Option<TakeoverReason>,
     lease_lost: bool,
+    /// Active without a valid lease, held because the partner is heard standby.
+    unleased: bool,
     reject_reported: [Option<Instant>; RejectReason::COUNT],
     last_reannounce: Option<Instant>,
     takeback_announced: bool,
@@ -263,6 +269,7 @@ impl Pulse {
             lease,
             pending_takeover: None,
             lease_lost: false,
+            unleased: false,
             reject_reported: [None; RejectReason::COUNT],
             last_reannounce: None,
             takeback_announced: false,

@@ -156,6 +156,10 @@ pub enum Event {
     Reannounced,
     /// Fail-back: the primary started asking the backup for the VIPs.
     TakebackRequested,
+    /// The lease ran out (the witness is unreachable) while the partner is heard standby:
+    /// the VIPs stay here, since nobody else may take them, until the partner falls silent,
+    /// turns active, or asks for them holding a lease of its own.
+    HoldingWithoutLease,
     /// A takeover is wanted but waits for the witness's lease.
     TakeoverAwaitingLease {
         /// Why the takeover is wanted.

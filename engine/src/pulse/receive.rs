@@ -14,6 +14,9 @@ pub(super) struct Beat {
     stopped: bool,
     active: bool,
     takeback: bool,
+    /// v2 only: active without a lease / asking an unleased active partner for the VIPs.
+    unleased: bool,
+    relieve: bool,
 }
 
 impl Pulse {
@@ -68,6 +71,8 @@ impl Pulse {
                         stopped: false,
                         active: false,
                         takeback: false,
+                        unleased: false,
+                        relieve: false,
                     }));
                 }
                 let repr = legacy::Repr::parse_bytes(bytes)?;
@@ -76,11 +81,15 @@ impl Pulse {
                         stopped: false,
                         active: true,
                         takeback: false,
+                        unleased: false,
+                        relieve: false,
                     })),
                     legacy::Message::Stopped => Ok(Some(Beat {
                         stopped: true,
                         active: false,
                         takeback: false,
+                        unleased: false,
+                        relieve: false,
                     })),
                     _ => Err(RejectReason::Malformed),
                 };
@@ -113,6 +122,8 @@ impl Pulse {
             stopped,
             active: !stopped && repr.flags.contains(Flags::ACTIVE),
             takeback: repr.flags.contains(Flags::TAKEBACK),
+            unleased: !stopped && repr.flags.contains(Flags::UNLEASED),
+            relieve: !stopped && repr.flags.contains(Flags::RELIEVE),
         }))
     }
 
@@ -159,10 +170,27 @@ impl Pulse {
         }
         self.peer.active = beat.active;
         self.peer.takeback = beat.takeback;
+        self.peer.unleased = beat.active && beat.unleased;
+        self.peer.relieve = beat.relieve;
         if beat.active {
             self.lease_lost = false;
         }
         if !self.active {
+            if self.peer.unleased && self.lease.is_some() {
+                // The partner holds the VIPs without a lease: ask the witness for one, so
+                // that we can relieve it (arbitrated again) if we reach the witness.
+                self.seek_relief(now);
+            }
+            return;
+        }
+        if self.unleased && (beat.active || beat.relieve) {
+            // An active partner holds a lease (it activates only with one), and a relieving
+            // one has just been granted one: either way the VIPs are its. Down first, then
+            // STOPPED, so that it takes over on it and we are never both active.
+            self.unleased = false;
+            self.lease_lost = true;
+            self.deactivate(now, GiveupReason::LeaseLost);
+            self.send_to_partner(true, false, false);
             return;
         }
         if beat.active {
@@ -236,17 +264,22 @@ impl Pulse {
                 self.event(event);
                 match event {
                     Event::LeaseGranted { until } if self.active => {
+                        // (a router holding without a lease is arbitrated again)
+                        self.unleased = false;
                         self.timers.set(super::TimerReason::LeaseExpiry, until);
                     }
                     Event::LeaseGranted { .. }
                         if self.pending_takeover.is_some() && !self.faulted() => {}
+                    // Keep it: our next beats ask the unleased partner for the VIPs.
+                    Event::LeaseGranted { .. } if self.relieving() => self.send_beats(now),
                     // A grant we cannot or no longer want to use: hand it back.
                     Event::LeaseGranted { .. } | Event::GraceGrantRefused => {
                         self.release_lease(now, true);
                     }
                     // The witness says when the holder's lease ends: ask again right then.
                     Event::LeaseDenied { .. }
-                        if repr.lease_ms > 0 && self.pending_takeover.is_some() =>
+                        if repr.lease_ms > 0
+                            && (self.pending_takeover.is_some() || self.peer.unleased) =>
                     {
                         let at = now + Duration::from_millis(u64::from(repr.lease_ms));
                         let armed = self.timers.get(super::TimerReason::LeaseRequest);

@@ -178,6 +178,13 @@ impl Flags {
     /// Witness grant made during its start-up grace: usable only by a router whose lease
     /// is still valid when the grant arrives.
     pub const GRACE: Flags = Flags(8);
+    /// The sender is active but its lease ran out: it holds the VIPs only because it hears its
+    /// partner standby (the witness is unreachable). A partner that can get the lease should
+    /// ask for the VIPs with [`Flags::RELIEVE`].
+    pub const UNLEASED: Flags = Flags(16);
+    /// The sender (standby) holds a valid lease and asks an unleased active partner to hand
+    /// the VIPs over (it then takes over on the partner's STOPPED).
+    pub const RELIEVE: Flags = Flags(32);
 
     /// No flags.
     pub const fn empty() -> Flags {
