@@ -105,15 +105,17 @@ fn daemon_killed_host_up_is_detected_by_port_unreachable() {
     assert!(pair.active(P));
     pair.kill_daemon(P);
     pair.run_until(ms(40_000));
-    // The backup beats at 21 s and 22 s; each is refused on both paths one RTT later.
+    // The backup beats at 21.001 s and 22.001 s (its beat timer restarted at 0.001 s, when
+    // it answered the primary's first beat with one echoing the primary's incarnation); each
+    // is refused on both paths one RTT later.
     assert_eq!(
         pair.takeovers(B),
         vec![(
-            ms(22_002),
+            ms(22_003),
             TakeoverReason::PeerDead(PeerDeadReason::PortUnreachable)
         )]
     );
-    assert!(ms(22_002) - ms(20_500) <= Duration::from_secs(2));
+    assert!(ms(22_003) - ms(20_500) <= Duration::from_secs(2));
 }
 
 // ----- the primary returns -------------------------------------------------------------
@@ -352,9 +354,11 @@ fn replayed_and_forged_heartbeats_are_ignored_and_counted() {
     assert!(pair.active(P) && !pair.active(B));
     assert!(!pair.ever_dual_active());
     let c = *pair.pulse(B).counters();
-    // The primary's STOPPED is from its current incarnation but older than anything the
-    // restarted backup has accepted: refused as a replay.
-    assert_eq!(c.replayed - before.replayed, 10);
+    // The primary's STOPPED is from its current incarnation, but it was sent to the backup's
+    // previous run (it echoes that incarnation): refused as unconfirmed, before the replay
+    // window is even consulted.
+    assert_eq!(c.unconfirmed - before.unconfirmed, 10);
+    assert_eq!(c.replayed - before.replayed, 0);
     assert_eq!(c.unauthenticated - before.unauthenticated, 20);
     assert_eq!(c.legacy_refused - before.legacy_refused, 10);
     assert_eq!(c.foreign_source - before.foreign_source, 10);

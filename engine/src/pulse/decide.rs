@@ -74,14 +74,17 @@ impl Pulse {
                         .with(Flags::UNLEASED, active && self.unleased)
                         .with(Flags::RELIEVE, !active && !stopped && self.relieving());
                     let seq = self.next_sequence();
-                    let repr = v2::Repr::heartbeat(
-                        message,
-                        flags,
-                        self.me,
-                        self.incarnation,
-                        seq,
-                        self.config.serial_no,
-                    );
+                    let repr = v2::Repr {
+                        echo: self.partner_incarnation,
+                        ..v2::Repr::heartbeat(
+                            message,
+                            flags,
+                            self.me,
+                            self.incarnation,
+                            seq,
+                            self.config.serial_no,
+                        )
+                    };
                     self.emit_v2(&repr)
                 }
             };

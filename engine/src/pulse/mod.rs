@@ -203,12 +203,18 @@ pub struct Pulse {
     peer_heard_since: Option<Instant>,
     last_serial_seen: Option<u64>,
     window: ReplayWindow,
+    /// The newest incarnation of the partner seen in an authentic beat: echoed in ours, so
+    /// the partner accepts only beats sent after we heard its current run.
+    partner_incarnation: u64,
+    /// A beat echoing a newly learned partner incarnation is owed right away.
+    echo_reply_due: bool,
     lease: Option<LeaseClient>,
     pending_takeover: Option<TakeoverReason>,
     lease_lost: bool,
     /// Active without a valid lease, held because the partner is heard standby.
     unleased: bool,
-    reject_reported: [Option<Instant>; RejectReason::COUNT],
+    /// Last report per (path or none, reason): a flood on one path cannot hide another's.
+    reject_reported: [[Option<Instant>; RejectReason::COUNT]; 4],
     last_reannounce: Option<Instant>,
     takeback_announced: bool,
     arp_remaining: u32,
@@ -266,11 +272,13 @@ impl Pulse {
             peer_heard_since: None,
             last_serial_seen: None,
             window: ReplayWindow::default(),
+            partner_incarnation: 0,
+            echo_reply_due: false,
             lease,
             pending_takeover: None,
             lease_lost: false,
             unleased: false,
-            reject_reported: [None; RejectReason::COUNT],
+            reject_reported: [[None; RejectReason::COUNT]; 4],
             last_reannounce: None,
             takeback_announced: false,
             arp_remaining: 0,

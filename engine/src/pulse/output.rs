@@ -117,6 +117,10 @@ pub enum RejectReason {
     Replayed,
     /// A witness reply to no request of ours.
     UnexpectedReply,
+    /// Authentic, but it does not echo our incarnation: sent before the partner heard this
+    /// run of ours (normal for a keepalive or two after either starts), or recorded from an
+    /// earlier run and replayed. It only teaches us the partner's incarnation.
+    Unconfirmed,
 }
 
 /// Every decision pulse makes, with its reason: the timeline.
@@ -178,7 +182,7 @@ pub enum Event {
         /// Current holder per the witness ([`NodeId::NONE`] during its grace period).
         holder: NodeId,
     },
-    /// A datagram was dropped (reported at most once per reason per keepalive; see
+    /// A datagram was dropped (reported at most once per path and reason per keepalive; see
     /// [`Counters`] for the full count).
     HeartbeatRejected {
         /// Path it came in on, if its source was known.
@@ -239,6 +243,8 @@ pub struct Counters {
     pub replayed: u64,
     /// Dropped: witness reply matching no request.
     pub unexpected_reply: u64,
+    /// Dropped: not echoing our incarnation (start-up, or a replay from an earlier run).
+    pub unconfirmed: u64,
     /// ICMP port unreachable reports.
     pub send_refused: u64,
     /// Events dropped because the output queue was full (the driver did not drain it).
@@ -259,6 +265,7 @@ impl Counters {
             + self.stale
             + self.replayed
             + self.unexpected_reply
+            + self.unconfirmed
     }
 
     /// Datagrams dropped for this reason so far.
@@ -284,13 +291,14 @@ impl Counters {
             RejectReason::StaleIncarnation => &mut self.stale,
             RejectReason::Replayed => &mut self.replayed,
             RejectReason::UnexpectedReply => &mut self.unexpected_reply,
+            RejectReason::Unconfirmed => &mut self.unconfirmed,
         }
     }
 }
 
 impl RejectReason {
     /// Number of reasons.
-    pub const COUNT: usize = 11;
+    pub const COUNT: usize = 12;
 
     /// Dense index, `0..COUNT`.
     pub const fn index(self) -> usize {
@@ -306,6 +314,7 @@ impl RejectReason {
             RejectReason::StaleIncarnation => 8,
             RejectReason::Replayed => 9,
             RejectReason::UnexpectedReply => 10,
+            RejectReason::Unconfirmed => 11,
         }
     }
 }

@@ -43,17 +43,27 @@ impl Pulse {
         };
         match self.parse_beat(bytes) {
             Ok(Some(beat)) => self.on_beat(now, path, beat),
-            Ok(None) => {}
+            Ok(None) => {
+                if std::mem::take(&mut self.echo_reply_due) {
+                    self.send_beats(now);
+                }
+            }
             Err(why) => self.reject(now, Some(path), why),
         }
         self.evaluate(now);
     }
 
-    /// Count a dropped datagram; report it as an event at most once per reason per
+    /// Count a dropped datagram; report it as an event at most once per path and reason per
     /// `keepalive` (a flood must not flood the timeline; the counters count everything).
     fn reject(&mut self, now: Instant, path: Option<Path>, why: RejectReason) {
         self.counters.count(why);
-        let slot = &mut self.reject_reported[why.index()];
+        let by_path = match path {
+            None => 0,
+            Some(Path::Public) => 1,
+            Some(Path::Private) => 2,
+            Some(Path::Arbiter) => 3,
+        };
+        let slot = &mut self.reject_reported[by_path][why.index()];
         if slot.is_none_or(|t| now >= t + self.config.keepalive) {
             *slot = Some(now);
             self.event(Event::HeartbeatRejected { path, why });
@@ -108,6 +118,25 @@ impl Pulse {
             v2::Message::Stopped => true,
             _ => return Err(RejectReason::Malformed),
         };
+        // Freshness across restarts: the partner echoes the incarnation of ours it last
+        // heard. A beat recorded during an earlier run of ours echoes that run, so a replay
+        // after our restart (a STOPPED, a stream of RUNNING) is refused however new it looks
+        // to the replay window, which starts empty at every start. Learning the partner's
+        // incarnation from the beat first lets both sides converge in a keepalive.
+        let learned = repr.incarnation > self.partner_incarnation;
+        self.partner_incarnation = self.partner_incarnation.max(repr.incarnation);
+        if repr.echo != self.incarnation {
+            if repr.echo == 0 || self.counters.accepted == 0 {
+                // The partner has not heard this run of ours yet (either of us just
+                // started): expected, counted but not reported. A run of the partner's we
+                // did not know is answered at once with a beat that echoes it, so the two
+                // converge in a round trip rather than a keepalive.
+                self.counters.count(RejectReason::Unconfirmed);
+                self.echo_reply_due |= learned;
+                return Ok(None);
+            }
+            return Err(RejectReason::Unconfirmed);
+        }
         self.window
             .check_and_update(repr.incarnation, repr.sequence)?;
         if repr.serial_no != self.config.serial_no && self.last_serial_seen != Some(repr.serial_no)

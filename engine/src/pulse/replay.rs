@@ -2,8 +2,10 @@
 //! anti-replay window (RFC 4303 §3.4.3) but keyed by the sender's boot epoch too.
 //!
 //! Unlike IPsec, the window starts *closed*: sequences below the first one accepted from an
-//! incarnation are refused, so a beat recorded while this router was down (say a STOPPED)
-//! cannot be replayed to it after it restarts.
+//! incarnation are refused (but for the two just below it: the partner's other path), so a
+//! beat recorded while this router was down cannot be replayed once it hears the partner.
+//! The window lives in memory; across this router's own restarts, freshness comes from the
+//! partner's echo of our incarnation (see `receive.rs`).
 
 use super::output::RejectReason;
 
@@ -51,10 +53,12 @@ impl ReplayWindow {
             }
             _ => {
                 // Everything this incarnation sent before the first packet we accept counts
-                // as seen: a packet we never received (we were down, or it was held back)
-                // must not be replayable later just because it is inside the window.
+                // as seen, but for the two just below it: the partner numbers its beats
+                // across paths, so the other path's beat of the same round may arrive second
+                // (refusing it logged a spurious "Replayed" at every start). Replays from
+                // before our own start are refused by the echo of our incarnation instead.
                 self.newest = Some((incarnation, sequence));
-                self.seen = u64::MAX;
+                self.seen = !0b110;
                 Ok(())
             }
         }
@@ -88,8 +92,13 @@ mod tests {
         assert_eq!(w.check_and_update(1, 90), Ok(()));
         assert_eq!(w.check_and_update(1, 90), Err(RejectReason::Replayed));
         assert_eq!(w.check_and_update(1, 60), Ok(()));
-        // Below the first accepted (50), or 64 and more below the newest: refused.
-        assert_eq!(w.check_and_update(1, 49), Err(RejectReason::Replayed));
+        // The two just below the first accepted (the other path's beat of the same round,
+        // arriving second) are accepted once; further below, or 64 and more below the
+        // newest: refused.
+        assert_eq!(w.check_and_update(1, 49), Ok(()));
+        assert_eq!(w.check_and_update(1, 48), Ok(()));
+        assert_eq!(w.check_and_update(1, 48), Err(RejectReason::Replayed));
+        assert_eq!(w.check_and_update(1, 47), Err(RejectReason::Replayed));
         assert_eq!(w.check_and_update(1, 36), Err(RejectReason::Replayed));
         // A jump beyond the window forgets everything below.
         assert_eq!(w.check_and_update(1, 1000), Ok(()));
@@ -101,9 +110,11 @@ mod tests {
     fn nothing_older_than_the_first_accepted_packet() {
         let mut w = ReplayWindow::default();
         assert_eq!(w.check_and_update(3, 40), Ok(()));
-        assert_eq!(w.check_and_update(3, 39), Err(RejectReason::Replayed));
+        assert_eq!(w.check_and_update(3, 37), Err(RejectReason::Replayed));
+        assert_eq!(w.check_and_update(3, 39), Ok(()));
         assert_eq!(w.check_and_update(4, 10), Ok(()));
-        assert_eq!(w.check_and_update(4, 9), Err(RejectReason::Replayed));
+        assert_eq!(w.check_and_update(4, 7), Err(RejectReason::Replayed));
+        assert_eq!(w.check_and_update(4, 8), Ok(()));
     }
 
     #[test]

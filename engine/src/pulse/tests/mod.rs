@@ -109,6 +109,8 @@ struct Peer {
     node: u32,
     incarnation: u64,
     sequence: u64,
+    /// The router's incarnation it echoes (the tests start routers with incarnation 1).
+    echo: u64,
 }
 
 impl Peer {
@@ -117,18 +119,22 @@ impl Peer {
             node,
             incarnation: 100,
             sequence: 0,
+            echo: 1,
         }
     }
     fn beat(&mut self, message: v2::Message, flags: Flags) -> Vec<u8> {
         self.sequence += 1;
-        v2::Repr::heartbeat(
-            message,
-            flags,
-            NodeId(self.node),
-            self.incarnation,
-            self.sequence,
-            0,
-        )
+        v2::Repr {
+            echo: self.echo,
+            ..v2::Repr::heartbeat(
+                message,
+                flags,
+                NodeId(self.node),
+                self.incarnation,
+                self.sequence,
+                0,
+            )
+        }
         .to_bytes(&key())
         .to_vec()
     }

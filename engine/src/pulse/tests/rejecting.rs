@@ -60,12 +60,15 @@ fn forged_replayed_stale_foreign_legacy_and_wrong_node_never_act() {
     drain(&mut p);
     p.handle_heartbeat(ms(30), from(PRIMARY_PRIV), &stopped);
     assert_eq!(rejected(&mut p), vec![RejectReason::Replayed]);
-    // A flood: every packet counted, one event per reason per keepalive (2 s).
+    // A flood: every packet counted, one event per path and reason per keepalive (2 s):
+    // the flood on the public path is reported once, the private path's report stands.
     for k in 0..1000 {
         p.handle_heartbeat(ms(40 + k), from(PRIMARY_PUB), &stopped);
+        p.handle_heartbeat(ms(40 + k), from(PRIMARY_PRIV), &stopped);
     }
-    assert_eq!(rejected(&mut p), vec![]);
-    p.handle_heartbeat(ms(2_030), from(PRIMARY_PUB), &stopped);
+    assert_eq!(rejected(&mut p), vec![RejectReason::Replayed]);
+    // A keepalive after the private path's report (30 ms), it is reported again.
+    p.handle_heartbeat(ms(2_030), from(PRIMARY_PRIV), &stopped);
     assert_eq!(rejected(&mut p), vec![RejectReason::Replayed]);
     let c = *p.counters();
     assert_eq!(
@@ -78,9 +81,9 @@ fn forged_replayed_stale_foreign_legacy_and_wrong_node_never_act() {
             c.bad_length,
             c.replayed
         ),
-        (2, 1, 1, 1, 1, 1, 1002)
+        (2, 1, 1, 1, 1, 1, 2002)
     );
-    assert_eq!(c.rejected(), 1009);
+    assert_eq!(c.rejected(), 2009);
     assert_eq!(c.accepted, 2);
 }
 
@@ -100,14 +103,17 @@ fn serial_mismatch_is_reported_once_per_value() {
     let (mut p, mut a) = listening_backup();
     let beat = |a: &mut Peer, serial| {
         a.sequence += 1;
-        v2::Repr::heartbeat(
-            v2::Message::Running,
-            Flags::ACTIVE,
-            NodeId(1),
-            100,
-            a.sequence,
-            serial,
-        )
+        v2::Repr {
+            echo: a.echo,
+            ..v2::Repr::heartbeat(
+                v2::Message::Running,
+                Flags::ACTIVE,
+                NodeId(1),
+                100,
+                a.sequence,
+                serial,
+            )
+        }
         .to_bytes(&key())
     };
     for serial in [5, 5, 5, 6, 0] {
@@ -152,4 +158,73 @@ proptest::proptest! {
         p.handle_heartbeat(ms(1), from(BACKUP_PUB), &bytes);
         while p.poll_output().is_some() {}
     }
+}
+
+#[test]
+fn beats_recorded_before_a_restart_are_refused_after_it() {
+    // An attacker recorded the primary's beats while this backup ran as incarnation 1 (they
+    // echo 1): a RUNNING stream and a STOPPED. The backup restarts as incarnation 2 while
+    // the primary is dead, and the recording is played back to it.
+    let mut recorder = Peer::new(1);
+    let recorded_active: Vec<Vec<u8>> = (0..40).map(|_| recorder.active()).collect();
+    let recorded_stopped = recorder.stopped();
+    let mut p = Pulse::new(v2(), Role::Backup, 2, Instant::ZERO).unwrap();
+    drain(&mut p);
+    // The replayed STOPPED does not make it take over while the primary may hold the VIPs...
+    p.handle_heartbeat(ms(5), from(PRIMARY_PUB), &recorded_stopped);
+    assert!(!p.is_active());
+    // ...and the replayed RUNNING beats do not keep it passive: the primary is declared dead
+    // after deadtime + keepalive (v2(): keepalive 2 s, deadtime 6 s), as if nothing came.
+    let mut out = Vec::new();
+    for (i, beat) in recorded_active.iter().enumerate() {
+        let at = ms(10 + 250 * i as u64);
+        out.extend(run_until(&mut p, at));
+        p.handle_heartbeat(at, from(PRIMARY_PUB), beat);
+    }
+    out.extend(run_until(&mut p, secs(10)));
+    assert!(p.is_active());
+    assert!(events(&out).contains(&Event::TookOver {
+        why: TakeoverReason::PeerDead(PeerDeadReason::Deadtime)
+    }));
+    assert_eq!(p.counters().accepted, 0);
+    assert_eq!(p.counters().unconfirmed, 41);
+    // The same replay once this run has heard the partner is refused and reported.
+    let mut live = Peer {
+        echo: 2,
+        incarnation: 200,
+        ..Peer::new(1)
+    };
+    p.handle_heartbeat(secs(11), from(PRIMARY_PUB), &live.standby());
+    assert_eq!(p.counters().accepted, 1);
+    drain(&mut p);
+    let mut stale = Peer {
+        echo: 1,
+        incarnation: 201,
+        ..Peer::new(1)
+    };
+    p.handle_heartbeat(secs(11), from(PRIMARY_PUB), &stale.stopped());
+    assert_eq!(rejected(&mut p), vec![RejectReason::Unconfirmed]);
+    assert!(p.is_active());
+}
+
+#[test]
+fn our_beats_echo_the_partners_newest_incarnation() {
+    let mut p = Pulse::new(v2(), Role::Backup, 1, Instant::ZERO).unwrap();
+    let out = drain(&mut p);
+    let first = v2::Repr::parse_bytes(&transmits(&out)[0].bytes, &key()).unwrap();
+    assert_eq!(first.echo, 0, "nothing heard yet");
+    // An authentic beat that does not echo us yet still teaches us the partner's run.
+    let mut a = Peer {
+        echo: 0,
+        ..Peer::new(1)
+    };
+    p.handle_heartbeat(ms(1), from(PRIMARY_PUB), &a.standby());
+    assert_eq!(p.counters().accepted, 0);
+    // It is answered at once (not at the next keepalive) with a beat that echoes it.
+    let out = drain(&mut p);
+    let reply = v2::Repr::parse_bytes(&transmits(&out)[0].bytes, &key()).unwrap();
+    assert_eq!(reply.echo, 100);
+    // Only a new run is answered early: the same one again waits for the keepalive.
+    p.handle_heartbeat(ms(2), from(PRIMARY_PUB), &a.standby());
+    assert!(transmits(&drain(&mut p)).is_empty());
 }
