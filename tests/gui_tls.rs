@@ -68,6 +68,8 @@ async fn serves_https_with_secure_cookies() {
         control_socket: dir.join("none.sock"),
         tls: Some((dir.join("cert.pem"), dir.join("key.pem"))),
         limits: Limits::default(),
+        allowed_hosts: Vec::new(),
+        edit_commands: false,
     }));
 
     let start = Instant::now();

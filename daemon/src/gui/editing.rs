@@ -108,7 +108,7 @@ fn edit_view(
         flash.as_deref(),
         maud::html! {
             h2 { (title) }
-            (pages::edit_form(page, &ids, values, rejected))
+            (pages::edit_form(page, &ids, values, rejected, app.cfg.edit_commands))
             (extra)
         },
     );
@@ -293,7 +293,20 @@ pub(crate) async fn edit(
         return problem(&a, StatusCode::CONFLICT, CHANGED_ON_DISK, &[], &form.back);
     }
     let file_name = app.cfg.config_path.display().to_string();
-    let new_text = match edit::apply(&cfg, &form.edit, &file_name) {
+    let checked = match &form.edit {
+        Edit::Save {
+            page,
+            virtual_name,
+            server_name,
+            values,
+        } => {
+            let current =
+                edit::current_values(&cfg, *page, virtual_name.as_deref(), server_name.as_deref());
+            edit::check_commands(*page, values, &current, app.cfg.edit_commands)
+        }
+        _ => Ok(()),
+    };
+    let new_text = match checked.and_then(|()| edit::apply(&cfg, &form.edit, &file_name)) {
         Ok(t) => t,
         Err(rejected) => {
             return match &form.edit {
