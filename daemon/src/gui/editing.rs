@@ -306,7 +306,19 @@ pub(crate) async fn edit(
         }
         _ => Ok(()),
     };
-    let new_text = match checked.and_then(|()| edit::apply(&cfg, &form.edit, &file_name)) {
+    // Both checks, so that every field's problems are shown at once.
+    let applied = match (checked, edit::apply(&cfg, &form.edit, &file_name)) {
+        (Ok(()), r) => r,
+        (Err(r), Ok(_)) => Err(r),
+        (Err(mut a), Err(b)) => {
+            for (k, v) in b.by_field {
+                a.by_field.entry(k).or_default().extend(v);
+            }
+            a.general.extend(b.general);
+            Err(a)
+        }
+    };
+    let new_text = match applied {
         Ok(t) => t,
         Err(rejected) => {
             return match &form.edit {
