@@ -40,6 +40,94 @@ pub fn verify_password(hash: &str, password: &str) -> bool {
     }
 }
 
+type VerifyJob = (String, String, tokio::sync::oneshot::Sender<bool>);
+
+/// A fixed pool of threads that verify passwords, fed through a bounded queue. Each argon2
+/// verify takes 19 MiB; a fixed set of threads (not tokio's blocking pool, which grows a
+/// thread, and with it a malloc arena that keeps its 19 MiB, whenever its threads are busy)
+/// bounds the tool's memory whatever the number of parallel logins. The threads end when the
+/// pool is dropped.
+#[derive(Debug)]
+pub struct Verifier {
+    tx: std::sync::mpsc::SyncSender<VerifyJob>,
+}
+
+impl Verifier {
+    /// `threads` verifying threads, at most `queue` verifies waiting.
+    pub fn new(threads: usize, queue: usize) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<VerifyJob>(queue);
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        for i in 0..threads.max(1) {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("gui-verify-{i}"))
+                .spawn(move || {
+                    let mut memory = Vec::new();
+                    loop {
+                        let job = match rx.lock() {
+                            Ok(r) => r.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok((hash, password, reply)) = job else {
+                            return;
+                        };
+                        let _ = reply.send(verify_password_in(&hash, &password, &mut memory));
+                    }
+                })
+                .expect("cannot start a password verify thread");
+        }
+        Verifier { tx }
+    }
+
+    /// Queue a verify; `None` when the queue is full (answer "busy", count nothing).
+    pub fn submit(
+        &self,
+        hash: String,
+        password: String,
+    ) -> Option<tokio::sync::oneshot::Receiver<bool>> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.tx.try_send((hash, password, reply)).ok()?;
+        Some(answer)
+    }
+}
+
+/// [`verify_password`] in `memory`: argon2's working blocks, kept between calls (grown when a
+/// hash asks for more, never shrunk), so that a verify thread allocates its 19 MiB once and
+/// the allocator never piles up freed copies.
+pub fn verify_password_in(hash: &str, password: &str, memory: &mut Vec<argon2::Block>) -> bool {
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return false;
+    };
+    let Ok(params) = argon2::Params::try_from(&parsed) else {
+        return false;
+    };
+    let Ok(algorithm) = argon2::Algorithm::try_from(parsed.algorithm.as_str()) else {
+        return false;
+    };
+    let version = match parsed.version.map(argon2::Version::try_from) {
+        None => argon2::Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let blocks = params.block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, argon2::Block::default());
+    }
+    let mut out = vec![0u8; expected.len()];
+    let ok = Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(
+            password.as_bytes(),
+            salt.as_ref(),
+            &mut out,
+            &mut memory[..blocks],
+        )
+        .is_ok();
+    ok && constant_time_eq(&out, expected.as_ref())
+}
+
 /// Write the password file: `piranha:<argon2 PHC string>`, mode 0600, atomically.
 pub fn write_password_file(path: &Path, password: &str) -> Result<(), String> {
     if password.chars().count() < MIN_PASSWORD_CHARS {
@@ -205,9 +293,10 @@ pub struct Limits {
     /// Failed logins from all sources per minute before only sources without failures (and
     /// sources that logged in before) are verified, until the minute ends.
     pub global_failures_per_minute: u32,
-    /// Password verifies running at once (each argon2 verify takes 19 MiB).
+    /// Password verifies running at once: threads of the verify pool (each argon2 verify
+    /// takes 19 MiB).
     pub concurrent_verifies: usize,
-    /// Logins waiting for a verify slot beyond which a login is answered 503 at once.
+    /// Logins waiting for a verify beyond which a login is answered 503 at once.
     pub queued_verifies: usize,
     /// Longest time to receive a request's headers (HTTP/1.1; also the keep-alive idle time)
     /// and to finish a TLS handshake.
@@ -481,6 +570,20 @@ impl LoginLimiter {
         }
     }
 
+    /// Take back a reservation that was never verified (the verify queue was full).
+    pub fn cancel(&mut self, ip: IpAddr, limits: &Limits, now: Instant) {
+        let src = login_source(ip);
+        self.window_failures = self.window_failures.saturating_sub(1);
+        if let Some(o) = self.by_source.get_mut(&src) {
+            o.in_flight = false;
+            o.failures = o.failures.saturating_sub(1);
+            o.not_before = now + backoff(o.failures, limits);
+            if o.failures == 0 {
+                self.by_source.remove(&src);
+            }
+        }
+    }
+
     /// Failures counted in the current minute, over all sources.
     pub fn global_failures(&self) -> u32 {
         self.window_failures
@@ -498,6 +601,15 @@ mod tests {
         assert!(verify_password(&h, "correct horse"));
         assert!(!verify_password(&h, "correct horsf"));
         assert!(!verify_password("garbage", "correct horse"));
+        let mut mem = Vec::new();
+        assert!(verify_password_in(&h, "correct horse", &mut mem));
+        assert!(!verify_password_in(&h, "correct horsf", &mut mem));
+        assert!(!verify_password_in("garbage", "correct horse", &mut mem));
+        assert_eq!(
+            mem.len(),
+            19 * 1024,
+            "argon2's default 19 MiB, in 1 KiB blocks"
+        );
     }
 
     #[test]
@@ -619,6 +731,47 @@ mod tests {
         assert!(l
             .reserve(IpAddr::from([203, 0, 113, 0]), &limits, t1)
             .is_ok());
+    }
+
+    #[test]
+    fn the_verify_pool_answers_and_refuses_beyond_its_queue() {
+        let h = hash_password("correct horse").unwrap();
+        let pool = Verifier::new(1, 1);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let good = pool.submit(h.clone(), "correct horse".into()).unwrap();
+        assert!(rt.block_on(good).unwrap());
+        let bad = pool.submit(h.clone(), "wrong".into()).unwrap();
+        assert!(!rt.block_on(bad).unwrap());
+        // One thread busy, one job queued: the next is refused, not queued without bound.
+        let mut answers = Vec::new();
+        let mut refused = 0;
+        for _ in 0..5 {
+            match pool.submit(h.clone(), "wrong".into()) {
+                Some(a) => answers.push(a),
+                None => refused += 1,
+            }
+        }
+        assert!(refused >= 3, "refused {refused}");
+        for a in answers {
+            assert!(!rt.block_on(a).unwrap());
+        }
+    }
+
+    #[test]
+    fn a_cancelled_reservation_counts_nothing() {
+        let limits = Limits {
+            free_failures: 0,
+            ..Limits::default()
+        };
+        let t0 = Instant::now();
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let mut l = LoginLimiter::default();
+        l.reserve(a, &limits, t0).unwrap();
+        l.cancel(a, &limits, t0);
+        assert_eq!(l.global_failures(), 0);
+        assert!(l.reserve(a, &limits, t0).is_ok());
     }
 
     #[test]

@@ -292,6 +292,17 @@ impl Attempt<'_> {
     }
 }
 
+impl Attempt<'_> {
+    fn cancel(mut self) {
+        self.done = true;
+        self.app.limiter.lock().expect("limiter").cancel(
+            self.ip,
+            &self.app.cfg.limits,
+            Instant::now(),
+        );
+    }
+}
+
 impl Drop for Attempt<'_> {
     fn drop(&mut self) {
         if !self.done {
@@ -299,15 +310,6 @@ impl Drop for Attempt<'_> {
                 l.finished(self.ip, false, &self.app.cfg.limits, Instant::now());
             }
         }
-    }
-}
-
-/// One place in the queue of logins waiting for a verify slot.
-struct Queued<'a>(&'a std::sync::atomic::AtomicUsize);
-
-impl Drop for Queued<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -324,25 +326,14 @@ fn too_many(wait: std::time::Duration) -> Response {
 }
 
 /// POST /login: the attempt is reserved in the limiter *before* the password is verified, and
-/// verifies run through a small semaphore (each argon2 verify takes 19 MiB), so parallel
-/// wrong logins neither bypass the limiter nor exhaust memory.
+/// verifies run on a fixed pool of threads with a bounded queue (each argon2 verify takes
+/// 19 MiB), so parallel wrong logins neither bypass the limiter nor exhaust memory.
 pub(crate) async fn login(
     State(app): AppState,
     Extension(ClientIp(ip)): Extension<ClientIp>,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    use std::sync::atomic::Ordering;
     let limits = &app.cfg.limits;
-    let queued = app.verify_queue.fetch_add(1, Ordering::SeqCst);
-    let _queued = Queued(&app.verify_queue);
-    if queued >= limits.queued_verifies.max(1) {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [(header::RETRY_AFTER, "1".to_string())],
-            html(pages::login(Some("Too many logins at once: try again."))),
-        )
-            .into_response();
-    }
     let reserved = app
         .limiter
         .lock()
@@ -372,18 +363,17 @@ pub(crate) async fn login(
         )
             .into_response();
     };
-    let Ok(slot) = app.verify_slots.clone().acquire_owned().await else {
-        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    let Some(answer) = app.verifier.submit(hash, form.password) else {
+        attempt.cancel();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "1".to_string())],
+            html(pages::login(Some("Too many logins at once: try again."))),
+        )
+            .into_response();
     };
-    let password = form.password;
-    // The slot moves into the blocking task: held until the verify ends, even if this
-    // request is dropped meanwhile.
-    let good_password = tokio::task::spawn_blocking(move || {
-        let _slot = slot;
-        auth::verify_password(&hash, &password)
-    })
-    .await
-    .unwrap_or(false);
+    // The verify runs to its end on the pool even if this request is dropped meanwhile.
+    let good_password = answer.await.unwrap_or(false);
     let good_user = auth::constant_time_eq(form.username.as_bytes(), auth::USER.as_bytes());
     let ok = good_password && good_user;
     attempt.finish(ok);

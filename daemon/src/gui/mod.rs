@@ -57,10 +57,8 @@ pub(crate) struct App {
     pub cfg: GuiConfig,
     /// The password file, re-read when it changes.
     pub password: Mutex<auth::PasswordFile>,
-    /// Password verifies running at once (argon2 takes 19 MiB each).
-    pub verify_slots: Arc<tokio::sync::Semaphore>,
-    /// Logins waiting for a verify slot.
-    pub verify_queue: std::sync::atomic::AtomicUsize,
+    /// The password verify threads (argon2 takes 19 MiB each).
+    pub verifier: auth::Verifier,
     /// The names the tool answers to.
     pub hosts: hosts::HostAllowlist,
     pub sessions: Mutex<auth::Sessions>,
@@ -81,10 +79,7 @@ pub fn router(cfg: GuiConfig) -> Result<Router, String> {
     let app = Arc::new(App {
         secure: cfg.tls.is_some(),
         password: Mutex::new(password),
-        verify_slots: Arc::new(tokio::sync::Semaphore::new(
-            cfg.limits.concurrent_verifies.max(1),
-        )),
-        verify_queue: std::sync::atomic::AtomicUsize::new(0),
+        verifier: auth::Verifier::new(cfg.limits.concurrent_verifies, cfg.limits.queued_verifies),
         hosts: hosts::HostAllowlist::new(&cfg.allowed_hosts, &cert_names),
         cfg,
         sessions: Mutex::new(auth::Sessions::default()),
