@@ -541,3 +541,68 @@ async fn a_save_keeps_a_nobody_0600_file_and_writes_through_a_symlink() {
         .is_symlink());
     assert!(!target.exists());
 }
+
+#[tokio::test]
+async fn a_planted_session_cookie_is_never_adopted() {
+    let fx = fixture("attack_fixation");
+    let planted = format!("piranha_session={}", "ab".repeat(32));
+    let form = enc(&[("username", "piranha"), ("password", PASSWORD)]);
+    let (status, headers, _) = raw(
+        &fx,
+        Method::POST,
+        "/login",
+        "127.0.0.1:1",
+        &[
+            (
+                header::CONTENT_TYPE.as_str(),
+                "application/x-www-form-urlencoded",
+            ),
+            ("cookie", &planted),
+        ],
+        Body::from(form),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let set = headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(
+        !set.contains(&"ab".repeat(32)),
+        "the planted token was kept: {set}"
+    );
+    // The planted token opens nothing.
+    let r = fx.send(Method::GET, "/global", Some(&planted), "").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn header_injection_through_names_goes_nowhere() {
+    let fx = fixture("attack_headers");
+    let s = fx.login().await;
+    let body = fx.get("/virtual", &s).await.body;
+    let base = hidden(&body, "base");
+    for op in ["delete-virtual", "toggle-virtual", "delete-server"] {
+        let r = fx
+            .post(
+                "/edit",
+                &s,
+                &[
+                    ("csrf", &s.csrf),
+                    ("base", &base),
+                    ("op", op),
+                    ("vs", "http\r\nSet-Cookie: pwned=1"),
+                    ("rs", "web1\r\nLocation: //evil.example"),
+                ],
+            )
+            .await;
+        assert!(r.cookie.is_none(), "{op}: a header was injected");
+        assert!(
+            r.location
+                .as_deref()
+                .is_none_or(|l| l.starts_with('/') && !l.starts_with("//")),
+            "{op}: {:?}",
+            r.location
+        );
+        // Refused as an unknown block (the name is only ever shown escaped in the page).
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{op}");
+    }
+    assert_eq!(fx.file(), BASE);
+}
