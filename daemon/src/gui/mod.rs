@@ -7,6 +7,11 @@
 //! tokens in HttpOnly SameSite=Strict cookies with idle and absolute expiry; every POST carries
 //! the session's CSRF token (checked in the same middleware, constant-time); GET never writes;
 //! maud escapes all output; every value is validated by the engine's lvs.cf parser; no shell.
+//! Under attack (issue 13): logins are reserved in the limiter before argon2 runs, on a fixed
+//! pool of verify threads; requests must name the tool (`hosts`, against DNS rebinding); the
+//! listener (`net`) closes slow and idle clients and caps connections; the keys the daemon runs
+//! as root are read-only without `--edit-commands`; saves keep owner, group, mode and symlinks;
+//! a changed password file ends every session; HSTS under TLS. See docs/GUI.md.
 
 pub mod auth;
 pub mod edit;
