@@ -221,7 +221,8 @@ async fn tls_clients_that_stall_are_closed() {
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let config = Arc::new(config);
+    let connector = tokio_rustls::TlsConnector::from(config.clone());
     let start = Instant::now();
     let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
@@ -234,6 +235,20 @@ async fn tls_clients_that_stall_are_closed() {
     assert!(
         start.elapsed() < Duration::from_secs(4),
         "a TLS slowloris was kept {t:?}"
+    );
+    // HTTP/2 (ALPN h2), then silence: closed by the idle timeout (3 s here), not kept alive.
+    let mut h2 = rustls::ClientConfig::clone(&config);
+    h2.alpn_protocols = vec![b"h2".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(h2));
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let start = Instant::now();
+    let tls = connector.connect(name, tcp).await.unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let t = closed_after(tls, Duration::from_secs(10)).await;
+    assert!(
+        t >= Duration::from_millis(2500) && start.elapsed() < Duration::from_secs(7),
+        "an idle HTTP/2 connection was closed after {t:?}"
     );
     drop(server);
 }

@@ -305,6 +305,8 @@ pub struct Limits {
     pub body_timeout: Duration,
     /// A connection that moves no byte either way this long is closed.
     pub idle_timeout: Duration,
+    /// An HTTP/2 connection is shut down gracefully this long after it was opened.
+    pub max_connection_age: Duration,
     /// Most open connections (beyond, a new one is closed at once).
     pub max_connections: usize,
     /// Most open connections from one client address.
@@ -325,6 +327,7 @@ impl Default for Limits {
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
+            max_connection_age: Duration::from_secs(600),
             max_connections: 128,
             max_connections_per_source: 32,
         }

@@ -4,7 +4,9 @@
 //! once), a header-read timeout (HTTP/1.1, also the keep-alive idle time), a TLS handshake
 //! timeout, and an idle timeout on the socket itself (no byte read or written for that long,
 //! in either direction: the connection is closed; this also ends clients that never read
-//! their answer). POST bodies have their own deadline in the router's guard.
+//! their answer), and over HTTP/2 a maximum connection age (then a graceful shutdown: a client
+//! sending pings cannot keep one forever). POST bodies have their own deadline in the router's
+//! guard.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -204,13 +206,20 @@ async fn connection(
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake too slow"))??;
     if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+        // No server pings: they would count as traffic and keep an idle connection forever.
         let mut b = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
         b.timer(TokioTimer::new())
             .max_concurrent_streams(32)
-            .max_header_list_size(64 * 1024)
-            .keep_alive_interval(Some(limits.idle_timeout / 2))
-            .keep_alive_timeout(limits.header_timeout);
-        Ok(b.serve_connection(TokioIo::new(stream), svc).await?)
+            .max_header_list_size(64 * 1024);
+        let conn = b.serve_connection(TokioIo::new(stream), svc);
+        tokio::pin!(conn);
+        tokio::select! {
+            r = conn.as_mut() => Ok(r?),
+            () = tokio::time::sleep(limits.max_connection_age) => {
+                conn.as_mut().graceful_shutdown();
+                Ok(conn.await?)
+            }
+        }
     } else {
         Ok(http1(limits)
             .serve_connection(TokioIo::new(stream), svc)
