@@ -170,7 +170,9 @@ pub async fn serve(
                 continue;
             }
         };
-        let Some(slot) = admit(&counts, peer.ip(), &limits) else {
+        // Counted per source as the login limiter does (an IPv6 /64 is one client).
+        let source = super::auth::login_source(peer.ip());
+        let Some(slot) = admit(&counts, source, &limits) else {
             drop(tcp);
             continue;
         };
