@@ -388,3 +388,152 @@ async fn drive(c: &Client, port: u16, dir: &Path) {
     css(c, "#virtuals").await;
     shot(c, dir, "virtual-servers.png").await;
 }
+
+/// Issue 13: over TLS a browser speaks HTTP/2, which sends `:authority` and no `Host`; the
+/// Origin check used to compare with the missing Host and refused every login. Here Chromium
+/// logs in and saves an edit over TLS, the page really came over `h2`, the root-run command
+/// fields are read-only, and a DNS-rebound name is refused.
+#[tokio::test]
+async fn browser_logs_in_and_edits_over_tls_with_http2() {
+    let (Some(chromium), Some(driver)) = (
+        find_program(&["chromium", "chromium-browser"]),
+        find_program(&["chromedriver"]),
+    ) else {
+        let why = "SKIPPED: chromium and chromedriver are not installed (apt packages chromium chromium-driver)";
+        println!("{why}");
+        assert!(std::env::var_os("CI").is_none(), "{why}");
+        return;
+    };
+    let bin = env!("CARGO_BIN_EXE_piranha");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("gui_browser_tls");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let cf = dir.join("lvs.cf");
+    std::fs::write(&cf, BASE).unwrap();
+    let pw = dir.join("piranha.passwd");
+    piranha_daemon::gui::auth::write_password_file(&pw, PASSWORD).unwrap();
+    // The certificate names the director: that name is then allowed without --allow-host.
+    let ck = rcgen::generate_simple_self_signed(vec!["director.test".to_string()]).unwrap();
+    std::fs::write(dir.join("cert.pem"), ck.cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), ck.signing_key.serialize_pem()).unwrap();
+
+    let gui_port = free_port();
+    let mut gui = Command::new(bin)
+        .args(["gui", "-c"])
+        .arg(&cf)
+        .arg("--passwd-file")
+        .arg(&pw)
+        .args(["--listen", &format!("127.0.0.1:{gui_port}")])
+        .arg("--tls-cert")
+        .arg(dir.join("cert.pem"))
+        .arg("--tls-key")
+        .arg(dir.join("key.pem"))
+        .arg("--control-socket")
+        .arg(fake_daemon(&dir))
+        .stderr(std::fs::File::create(dir.join("gui.stderr")).unwrap())
+        .spawn()
+        .unwrap();
+    wait_for_port(gui_port, "piranha gui", &mut gui);
+    let _gui = Killer(gui, "piranha gui");
+
+    let driver_port = free_port();
+    let mut chromedriver = Command::new(driver)
+        .arg(format!("--port={driver_port}"))
+        .stdout(std::fs::File::create(dir.join("chromedriver.log")).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_port(driver_port, "chromedriver", &mut chromedriver);
+    let _driver = Killer(chromedriver, "chromedriver");
+
+    let profile = dir.join(format!("chromium-profile-{}", std::process::id()));
+    let _reaper = ProfileReaper(profile.clone());
+    let caps: fantoccini::wd::Capabilities = serde_json::from_value(serde_json::json!({
+        "goog:chromeOptions": {
+            "binary": chromium,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--no-first-run", "--window-size=1280,1100",
+                // The test's self-signed certificate; both names lead to the loopback tool.
+                "--ignore-certificate-errors",
+                "--host-resolver-rules=MAP director.test 127.0.0.1, MAP rebind.test 127.0.0.1",
+                format!("--user-data-dir={}", profile.display()),
+            ]
+        }
+    }))
+    .unwrap();
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let client = tokio::time::timeout(
+        WAIT,
+        ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{driver_port}")),
+    )
+    .await
+    .expect("chromedriver answers in time")
+    .expect("a browser session");
+    let run = {
+        let (client, dir) = (client.clone(), dir.clone());
+        tokio::spawn(async move { drive_tls(&client, gui_port, &dir).await })
+    };
+    let result = tokio::time::timeout(Duration::from_secs(120), run).await;
+    let _ = client.close().await;
+    match result {
+        Err(_) => panic!("the browser run did not finish within 120 s"),
+        Ok(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Ok(r) => r.expect("the browser run"),
+    }
+    let cfg = piranha_engine::config::parse("lvs.cf", std::fs::read(&cf).unwrap().as_slice())
+        .unwrap()
+        .config;
+    assert_eq!(cfg.serial_no, 43, "one save over TLS");
+    assert_eq!(cfg.tcp_timeout.as_secs(), 120);
+}
+
+async fn protocol(c: &Client) -> String {
+    c.execute(
+        "return performance.getEntriesByType('navigation')[0].nextHopProtocol",
+        vec![],
+    )
+    .await
+    .unwrap()
+    .as_str()
+    .unwrap_or_default()
+    .to_string()
+}
+
+async fn drive_tls(c: &Client, port: u16, dir: &Path) {
+    let base = format!("https://director.test:{port}");
+    c.goto(&format!("{base}/login")).await.unwrap();
+    assert_eq!(
+        protocol(c).await,
+        "h2",
+        "the login page did not come over HTTP/2"
+    );
+    fill(c, "input[name=password]", PASSWORD).await;
+    css(c, "#login").await.click().await.unwrap();
+    // Logged in (the POST was not refused as cross-origin): CONTROL/MONITORING.
+    let status = css(c, "#status").await.text().await.unwrap();
+    assert!(status.contains("web1"), "{status}");
+    assert_eq!(protocol(c).await, "h2");
+    c.goto(&format!("{base}/global")).await.unwrap();
+    let active_cmd = css(c, "#f-active_cmd").await;
+    assert!(
+        active_cmd.attr("readonly").await.unwrap().is_some(),
+        "active_cmd is editable without --edit-commands"
+    );
+    fill(c, "#f-tcp_timeout", "120").await;
+    preview_and_confirm(c, dir, "+tcp_timeout = 120", None).await;
+    shot(c, dir, "tls-saved.png").await;
+    // The same tool under a name that is not its own (DNS rebinding): refused.
+    c.goto(&format!("https://rebind.test:{port}/login"))
+        .await
+        .unwrap();
+    let body = c.source().await.unwrap();
+    assert!(body.contains("is not a name of this tool"), "{body}");
+    assert!(
+        !body.contains("password"),
+        "the login page was served: {body}"
+    );
+}

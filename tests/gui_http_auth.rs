@@ -22,6 +22,8 @@ async fn no_password_file_no_start() {
         control_socket: "/nonexistent.sock".into(),
         tls: None,
         limits: Limits::default(),
+        allowed_hosts: Vec::new(),
+        edit_commands: false,
     })
     .expect_err("refuses to start");
     assert!(

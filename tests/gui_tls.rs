@@ -1,5 +1,6 @@
 //! `piranha gui` over TLS (rustls): a self-signed certificate made for the test, a real TLS
-//! client that trusts only it, and the session cookie gets the `Secure` flag.
+//! client that trusts only it, the session cookie gets the `Secure` flag, answers carry HSTS,
+//! and a foreign Host is refused. (Chromium over HTTP/2: gui_browser.rs.)
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
@@ -68,6 +69,8 @@ async fn serves_https_with_secure_cookies() {
         control_socket: dir.join("none.sock"),
         tls: Some((dir.join("cert.pem"), dir.join("key.pem"))),
         limits: Limits::default(),
+        allowed_hosts: Vec::new(),
+        edit_commands: false,
     }));
 
     let start = Instant::now();
@@ -113,5 +116,20 @@ async fn serves_https_with_secure_cookies() {
     for flag in ["HttpOnly", "SameSite=Strict", "Secure"] {
         assert!(cookie.contains(flag), "{flag} missing: {cookie}");
     }
+    assert!(
+        login
+            .to_ascii_lowercase()
+            .contains("strict-transport-security: max-age=31536000"),
+        "no HSTS under TLS: {login}"
+    );
+    // A name that is not the tool's (DNS rebinding) is refused over TLS as well.
+    let rebound = https(
+        port,
+        &roots,
+        "GET /login HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    assert!(rebound.starts_with("HTTP/1.1 421"), "{rebound}");
     server.abort();
 }

@@ -29,6 +29,16 @@ pub struct Args {
     /// TLS private key (PEM).
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Also answer to this host name (repeatable). Always answered: IP addresses, localhost,
+    /// this machine's host name, the TLS certificate's names; other names are refused
+    /// (DNS rebinding).
+    #[arg(long, value_name = "NAME")]
+    allow_host: Vec<String>,
+    /// Let the tool change the keys the daemon runs as root (active_cmd, inactive_cmd,
+    /// rsh_command, send_program): without it they are read-only, so a web login is not a
+    /// root shell.
+    #[arg(long)]
+    edit_commands: bool,
 }
 
 impl Args {
@@ -41,6 +51,8 @@ impl Args {
             control_socket: self.control_socket,
             tls: self.tls_cert.zip(self.tls_key),
             limits: Limits::default(),
+            allowed_hosts: self.allow_host,
+            edit_commands: self.edit_commands,
         };
         gui::run(cfg).map_err(anyhow::Error::msg)?;
         Ok(ExitCode::SUCCESS)

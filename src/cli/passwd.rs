@@ -20,7 +20,8 @@ impl Args {
         let password = auth::read_new_password().map_err(anyhow::Error::msg)?;
         auth::write_password_file(&self.passwd_file, &password).map_err(anyhow::Error::msg)?;
         eprintln!(
-            "password for user piranha written to {}",
+            "password for user piranha written to {} (a running piranha gui uses it at once \
+             and ends its sessions)",
             self.passwd_file.display()
         );
         Ok(ExitCode::SUCCESS)

@@ -30,6 +30,16 @@ pub struct Fixture {
 }
 
 pub fn fixture_with(name: &str, limits: Limits, socket: Option<PathBuf>) -> Fixture {
+    fixture_custom(name, limits, socket, |_| {})
+}
+
+/// A fixture whose configuration `tune` may change (flags such as `edit_commands`).
+pub fn fixture_custom(
+    name: &str,
+    limits: Limits,
+    socket: Option<PathBuf>,
+    tune: impl FnOnce(&mut GuiConfig),
+) -> Fixture {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join("gui_http")
         .join(name);
@@ -39,15 +49,18 @@ pub fn fixture_with(name: &str, limits: Limits, socket: Option<PathBuf>) -> Fixt
     std::fs::write(&cf, BASE).unwrap();
     let pw = dir.join("piranha.passwd");
     std::fs::write(&pw, password_line()).unwrap();
-    let app = gui::router(GuiConfig {
+    let mut cfg = GuiConfig {
         config_path: cf.clone(),
         passwd_file: pw,
         listen: gui::DEFAULT_LISTEN.parse().unwrap(),
         control_socket: socket.unwrap_or_else(|| dir.join("no-daemon.sock")),
         tls: None,
         limits,
-    })
-    .unwrap();
+        allowed_hosts: Vec::new(),
+        edit_commands: false,
+    };
+    tune(&mut cfg);
+    let app = gui::router(cfg).unwrap();
     Fixture { dir, cf, app }
 }
 

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use piranha_engine::config::{self, LvsConfig, Severity};
 
-use super::fields::{Field, Input, Page, NAME};
+use super::fields::{is_command, is_invisible, Field, Input, Page, MAX_VALUE_BYTES, NAME};
 
 const VIRTUAL_INDENT: &str = "     ";
 const SERVER_INDENT: &str = "         ";
@@ -135,6 +135,40 @@ pub fn apply(current: &LvsConfig, edit: &Edit, file_name: &str) -> Result<String
         )));
     }
     Ok(text)
+}
+
+/// Refuse a change of a command key ([`super::fields::COMMAND_KEYS`]) unless `allowed`
+/// (`--edit-commands`): `current` holds the page's values as the file has them now (empty for
+/// a new block), `values` what the form sent.
+pub fn check_commands(
+    page: Page,
+    values: &BTreeMap<String, String>,
+    current: &BTreeMap<String, String>,
+    allowed: bool,
+) -> Result<(), Rejected> {
+    if allowed {
+        return Ok(());
+    }
+    let mut r = Rejected::default();
+    for field in page.fields().iter().filter(|f| is_command(f.key)) {
+        let new = values.get(field.key).map_or("", |v| v.trim());
+        let old = current.get(field.key).map_or("", |v| v.trim());
+        if new != old {
+            r.by_field
+                .entry(field.key.into())
+                .or_default()
+                .push(format!(
+                    "error: {}: read-only here: the daemon runs it as root. Edit lvs.cf by hand, \
+                 or start piranha gui with --edit-commands",
+                    field.key
+                ));
+        }
+    }
+    if r == Rejected::default() {
+        Ok(())
+    } else {
+        Err(r)
+    }
 }
 
 /// The page field an error not on a field's line is about: a missing key is reported at the
@@ -370,7 +404,25 @@ fn edit_text(
     let mut pre = Rejected::default();
     for field in page.fields() {
         let v = values.get(field.key).map(String::as_str).unwrap_or("");
-        if v.chars().any(char::is_control) {
+        if v.len() > MAX_VALUE_BYTES {
+            pre.by_field
+                .entry(field.key.into())
+                .or_default()
+                .push(format!(
+                    "error: {}: too long ({} bytes; at most {MAX_VALUE_BYTES})",
+                    field.key,
+                    v.len()
+                ));
+        } else if let Some(c) = v.chars().find(|&c| is_invisible(c)) {
+            pre.by_field
+                .entry(field.key.into())
+                .or_default()
+                .push(format!(
+                    "error: {}: invisible or text-reordering character U+{:04X} refused \
+                     (bidirectional controls, zero-width characters...): type the value plainly",
+                    field.key, c as u32
+                ));
+        } else if v.chars().any(char::is_control) {
             pre.by_field
                 .entry(field.key.into())
                 .or_default()

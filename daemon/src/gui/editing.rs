@@ -108,7 +108,7 @@ fn edit_view(
         flash.as_deref(),
         maud::html! {
             h2 { (title) }
-            (pages::edit_form(page, &ids, values, rejected))
+            (pages::edit_form(page, &ids, values, rejected, app.cfg.edit_commands))
             (extra)
         },
     );
@@ -293,7 +293,32 @@ pub(crate) async fn edit(
         return problem(&a, StatusCode::CONFLICT, CHANGED_ON_DISK, &[], &form.back);
     }
     let file_name = app.cfg.config_path.display().to_string();
-    let new_text = match edit::apply(&cfg, &form.edit, &file_name) {
+    let checked = match &form.edit {
+        Edit::Save {
+            page,
+            virtual_name,
+            server_name,
+            values,
+        } => {
+            let current =
+                edit::current_values(&cfg, *page, virtual_name.as_deref(), server_name.as_deref());
+            edit::check_commands(*page, values, &current, app.cfg.edit_commands)
+        }
+        _ => Ok(()),
+    };
+    // Both checks, so that every field's problems are shown at once.
+    let applied = match (checked, edit::apply(&cfg, &form.edit, &file_name)) {
+        (Ok(()), r) => r,
+        (Err(r), Ok(_)) => Err(r),
+        (Err(mut a), Err(b)) => {
+            for (k, v) in b.by_field {
+                a.by_field.entry(k).or_default().extend(v);
+            }
+            a.general.extend(b.general);
+            Err(a)
+        }
+    };
+    let new_text = match applied {
         Ok(t) => t,
         Err(rejected) => {
             return match &form.edit {

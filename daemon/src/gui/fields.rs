@@ -97,6 +97,37 @@ const fn f(key: &'static str, label: &'static str, input: Input) -> Field {
 
 use Input::{Bool, Choice, Plain, Quoted};
 
+/// The keys whose values the daemon runs as root (commands, remote shells, check programs).
+/// The tool shows them read-only unless started with `--edit-commands`: otherwise a web
+/// login would be a root shell on the director. (`start_cmd`/`stop_cmd` of `failover`
+/// blocks are on no page, so the tool cannot change them at all.)
+pub const COMMAND_KEYS: &[&str] = &[
+    "rsh_command",
+    "active_cmd",
+    "inactive_cmd",
+    "send_program",
+    "start_cmd",
+    "stop_cmd",
+];
+
+/// Whether the daemon runs `key`'s value.
+pub fn is_command(key: &str) -> bool {
+    COMMAND_KEYS.contains(&key)
+}
+
+/// Longest value accepted in any field, in bytes.
+pub const MAX_VALUE_BYTES: usize = 1024;
+
+/// A character that is invisible or reorders text (bidirectional controls, zero-width
+/// characters, tags, variation selectors...): a value holding one does not read as what it
+/// does (`rm -rf /` shown reversed, a hidden argument), so no field accepts it.
+pub fn is_invisible(c: char) -> bool {
+    matches!(c as u32,
+        0x00AD | 0x034F | 0x061C | 0x115F | 0x1160 | 0x17B4 | 0x17B5 | 0x180B..=0x180F
+        | 0x200B..=0x200F | 0x2028..=0x202E | 0x2060..=0x206F | 0x3164 | 0xFE00..=0xFE0F
+        | 0xFEFF | 0xFFA0 | 0xFFF9..=0xFFFB | 0x1D173..=0x1D17A | 0xE0000..=0xE0FFF)
+}
+
 /// The block name pseudo-field.
 pub const NAME: &str = "name";
 
@@ -249,5 +280,55 @@ mod tests {
         }
         assert_eq!(key_doc("global", "keepalive").default, "2");
         assert_eq!(key_doc("virtual", "scheduler").default, "wlc");
+    }
+
+    /// Every key of the engine's table that runs something is on the read-only list: a new
+    /// command key cannot slip into the tool editable.
+    #[test]
+    fn every_executed_key_is_a_command_key() {
+        for line in reference_table().lines().skip(2) {
+            let cells: Vec<&str> = line
+                .trim_matches('|')
+                .splitn(4, " | ")
+                .map(str::trim)
+                .collect();
+            let [_, key, _, doc] = cells[..] else {
+                continue;
+            };
+            let key = key.trim_matches('`');
+            let doc = doc.to_ascii_lowercase();
+            let runs = ["command", "program", "shell", "script"]
+                .iter()
+                .any(|w| doc.contains(w))
+                || key.ends_with("_cmd");
+            if runs {
+                assert!(is_command(key), "{key}: {doc}");
+            }
+        }
+        for k in COMMAND_KEYS {
+            assert!(
+                !key_doc("global", k).doc.is_empty()
+                    || !key_doc("virtual", k).doc.is_empty()
+                    || !key_doc("failover", k).doc.is_empty(),
+                "{k}"
+            );
+        }
+    }
+
+    #[test]
+    fn bidi_and_zero_width_characters_are_invisible() {
+        for c in [
+            '\u{202E}',
+            '\u{2066}',
+            '\u{200B}',
+            '\u{FEFF}',
+            '\u{E0041}',
+            '\u{00AD}',
+        ] {
+            assert!(is_invisible(c), "{c:?}");
+        }
+        for c in ['a', ' ', '/', 'é', '→'] {
+            assert!(!is_invisible(c), "{c:?}");
+        }
     }
 }

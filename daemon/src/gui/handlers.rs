@@ -42,8 +42,14 @@ pub(super) fn html(m: Markup) -> Html<String> {
     Html(m.into_string())
 }
 
-/// In front of every route: security headers everywhere; outside `/login` and `/static/`, a
-/// live session for every method, and on POST the session's CSRF token.
+/// Largest login form accepted (a user name and a password).
+const MAX_LOGIN_BYTES: usize = 4 * 1024;
+
+/// In front of every route: security headers everywhere; the request must name this tool
+/// (`Host`/`:authority` on the allowlist, against DNS rebinding) and come from its own pages
+/// (`Origin`); POST bodies are bounded in size and time; outside `/login` and `/static/`, a
+/// live session for every method, and on POST the session's CSRF token. A change of the
+/// password file is noticed here, on every request: the old sessions end.
 pub(crate) async fn guard(State(app): AppState, mut req: Request, next: Next) -> Response {
     let ip = req
         .extensions()
@@ -51,33 +57,116 @@ pub(crate) async fn guard(State(app): AppState, mut req: Request, next: Next) ->
         .map(|c| c.0.ip())
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     req.extensions_mut().insert(ClientIp(ip));
-    let mut resp = if !same_origin(req.method(), req.headers()) {
+    if app.password.lock().expect("password").refresh() {
+        app.sessions.lock().expect("sessions").clear();
+    }
+    let names = request_names(&req);
+    let mut resp = if let Some(bad) = names.iter().find(|n| !app.hosts.allows(n)) {
+        (
+            StatusCode::MISDIRECTED_REQUEST,
+            format!(
+                "refused: `{}` is not a name of this tool (DNS rebinding protection); \
+                 if it is, start piranha gui with --allow-host NAME",
+                printable(bad)
+            ),
+        )
+            .into_response()
+    } else if !same_origin(
+        req.method(),
+        req.headers(),
+        names.first().map(String::as_str),
+    ) {
         (StatusCode::FORBIDDEN, "cross-origin request refused").into_response()
     } else {
-        let path = req.uri().path();
-        if path == "/login" || path == "/static/app.js" || path == "/static/style.css" {
-            next.run(req).await
+        let path = req.uri().path().to_string();
+        let limit = if path == "/login" {
+            MAX_LOGIN_BYTES
         } else {
-            authenticated(&app, req, next).await
+            MAX_FORM_BYTES
+        };
+        match buffer_post_body(req, limit, app.cfg.limits.body_timeout).await {
+            Err(resp) => resp,
+            Ok(req) => {
+                if path == "/login" || path == "/static/app.js" || path == "/static/style.css" {
+                    next.run(req).await
+                } else {
+                    authenticated(&app, req, next).await
+                }
+            }
         }
     };
-    security_headers(resp.headers_mut());
+    security_headers(resp.headers_mut(), app.secure);
     resp
 }
 
-/// A POST with an `Origin` header must come from this very site.
-fn same_origin(method: &Method, headers: &HeaderMap) -> bool {
+/// The host names a request is addressed to: the URI's authority (HTTP/2 `:authority`, or an
+/// absolute-form HTTP/1.1 target), then the `Host` header. Empty when neither is sent.
+fn request_names(req: &Request) -> Vec<String> {
+    let mut out: Vec<String> = req
+        .uri()
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .into_iter()
+        .collect();
+    for h in req.headers().get_all(header::HOST) {
+        let v = h
+            .to_str()
+            .map(str::to_string)
+            .unwrap_or_else(|_| "?".into());
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    out
+}
+
+fn printable(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_ascii_graphic())
+        .take(100)
+        .collect()
+}
+
+/// Read a POST body (at most `limit` bytes, within `deadline`) before anything else does.
+async fn buffer_post_body(
+    req: Request,
+    limit: usize,
+    deadline: std::time::Duration,
+) -> Result<Request, Response> {
+    if req.method() != Method::POST {
+        return Ok(req);
+    }
+    let (parts, body) = req.into_parts();
+    match tokio::time::timeout(deadline, axum::body::to_bytes(body, limit)).await {
+        Err(_) => Err((
+            StatusCode::REQUEST_TIMEOUT,
+            "request body too slow: nothing was changed",
+        )
+            .into_response()),
+        Ok(Err(_)) => Err((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "form too large: nothing was changed",
+        )
+            .into_response()),
+        Ok(Ok(bytes)) => Ok(Request::from_parts(parts, Body::from(bytes))),
+    }
+}
+
+/// A POST with an `Origin` header must come from this very site: `authority` is the one the
+/// request was sent to (HTTP/2 sends no `Host` header, only `:authority`).
+fn same_origin(method: &Method, headers: &HeaderMap, authority: Option<&str>) -> bool {
     if method == Method::GET || method == Method::HEAD {
         return true;
     }
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true;
     };
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    !host.is_empty() && (origin == format!("http://{host}") || origin == format!("https://{host}"))
+    let Some(host) = authority.filter(|h| !h.is_empty()) else {
+        return false;
+    };
+    let host = host.to_ascii_lowercase();
+    let origin = origin.to_ascii_lowercase();
+    origin == format!("http://{host}") || origin == format!("https://{host}")
 }
 
 async fn authenticated(app: &App, req: Request, next: Next) -> Response {
@@ -107,6 +196,7 @@ async fn authenticated(app: &App, req: Request, next: Next) -> Response {
     };
     let mut req = if req.method() == Method::POST {
         let (parts, body) = req.into_parts();
+        // Already buffered (and bounded) by the guard.
         let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM_BYTES).await else {
             return (StatusCode::PAYLOAD_TOO_LARGE, "form too large").into_response();
         };
@@ -134,7 +224,7 @@ async fn authenticated(app: &App, req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
-fn security_headers(h: &mut HeaderMap) {
+fn security_headers(h: &mut HeaderMap, tls: bool) {
     let set = |h: &mut HeaderMap, k: &'static str, v: &'static str| {
         h.insert(k, HeaderValue::from_static(v));
     };
@@ -149,6 +239,11 @@ fn security_headers(h: &mut HeaderMap) {
     // `same-origin`, not `no-referrer`: with the latter browsers send `Origin: null` on POST.
     set(h, "referrer-policy", "same-origin");
     set(h, "cache-control", "no-store");
+    if tls {
+        // A year; no includeSubDomains: the director's name may share a domain with services
+        // this tool knows nothing about.
+        set(h, "strict-transport-security", "max-age=31536000");
+    }
 }
 
 pub(crate) async fn app_js() -> impl IntoResponse {
@@ -177,44 +272,118 @@ pub(crate) struct LoginForm {
     password: String,
 }
 
+/// A login attempt reserved in the limiter: if the handler is dropped before the verify's
+/// outcome (the client went away), it counts as failed.
+struct Attempt<'a> {
+    app: &'a App,
+    ip: IpAddr,
+    done: bool,
+}
+
+impl Attempt<'_> {
+    fn finish(mut self, success: bool) {
+        self.done = true;
+        self.app.limiter.lock().expect("limiter").finished(
+            self.ip,
+            success,
+            &self.app.cfg.limits,
+            Instant::now(),
+        );
+    }
+}
+
+impl Attempt<'_> {
+    fn cancel(mut self) {
+        self.done = true;
+        self.app.limiter.lock().expect("limiter").cancel(
+            self.ip,
+            &self.app.cfg.limits,
+            Instant::now(),
+        );
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            if let Ok(mut l) = self.app.limiter.lock() {
+                l.finished(self.ip, false, &self.app.cfg.limits, Instant::now());
+            }
+        }
+    }
+}
+
+fn too_many(wait: std::time::Duration) -> Response {
+    let secs = wait.as_secs().max(1);
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::RETRY_AFTER, secs.to_string())],
+        html(pages::login(Some(&format!(
+            "Too many failed logins: try again in {secs} s."
+        )))),
+    )
+        .into_response()
+}
+
+/// POST /login: the attempt is reserved in the limiter *before* the password is verified, and
+/// verifies run on a fixed pool of threads with a bounded queue (each argon2 verify takes
+/// 19 MiB), so parallel wrong logins neither bypass the limiter nor exhaust memory.
 pub(crate) async fn login(
     State(app): AppState,
     Extension(ClientIp(ip)): Extension<ClientIp>,
     Form(form): Form<LoginForm>,
 ) -> Response {
     let limits = &app.cfg.limits;
-    let now = Instant::now();
-    let allowed = app.limiter.lock().expect("limiter").check(ip, limits, now);
-    if let Err(wait) = allowed {
-        let secs = wait.as_secs().max(1);
+    let reserved = app
+        .limiter
+        .lock()
+        .expect("limiter")
+        .reserve(ip, limits, Instant::now());
+    if let Err(wait) = reserved {
+        return too_many(wait);
+    }
+    let attempt = Attempt {
+        app: &app,
+        ip,
+        done: false,
+    };
+    let hash = app
+        .password
+        .lock()
+        .expect("password")
+        .hash()
+        .map(str::to_string);
+    let Some(hash) = hash else {
+        attempt.finish(false);
         return (
-            StatusCode::TOO_MANY_REQUESTS,
-            [(header::RETRY_AFTER, secs.to_string())],
-            html(pages::login(Some(&format!(
-                "Too many failed logins: try again in {secs} s."
-            )))),
+            StatusCode::SERVICE_UNAVAILABLE,
+            html(pages::login(Some(
+                "The password file is unusable: run piranha passwd on the director.",
+            ))),
         )
             .into_response();
-    }
-    let hash = app.password_hash.clone();
-    let password = form.password;
-    let good_password =
-        tokio::task::spawn_blocking(move || auth::verify_password(&hash, &password))
-            .await
-            .unwrap_or(false);
+    };
+    let Some(answer) = app.verifier.submit(hash, form.password) else {
+        attempt.cancel();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "1".to_string())],
+            html(pages::login(Some("Too many logins at once: try again."))),
+        )
+            .into_response();
+    };
+    // The verify runs to its end on the pool even if this request is dropped meanwhile.
+    let good_password = answer.await.unwrap_or(false);
     let good_user = auth::constant_time_eq(form.username.as_bytes(), auth::USER.as_bytes());
-    if !(good_password && good_user) {
-        app.limiter
-            .lock()
-            .expect("limiter")
-            .failed(ip, limits, Instant::now());
+    let ok = good_password && good_user;
+    attempt.finish(ok);
+    if !ok {
         return (
             StatusCode::UNAUTHORIZED,
             html(pages::login(Some("Wrong user name or password."))),
         )
             .into_response();
     }
-    app.limiter.lock().expect("limiter").succeeded(ip);
     let token = app
         .sessions
         .lock()

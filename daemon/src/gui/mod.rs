@@ -7,12 +7,19 @@
 //! tokens in HttpOnly SameSite=Strict cookies with idle and absolute expiry; every POST carries
 //! the session's CSRF token (checked in the same middleware, constant-time); GET never writes;
 //! maud escapes all output; every value is validated by the engine's lvs.cf parser; no shell.
+//! Under attack (issue 13): logins are reserved in the limiter before argon2 runs, on a fixed
+//! pool of verify threads; requests must name the tool (`hosts`, against DNS rebinding); the
+//! listener (`net`) closes slow and idle clients and caps connections; the keys the daemon runs
+//! as root are read-only without `--edit-commands`; saves keep owner, group, mode and symlinks;
+//! a changed password file ends every session; HSTS under TLS. See docs/GUI.md.
 
 pub mod auth;
 pub mod edit;
 mod editing;
 pub mod fields;
 mod handlers;
+pub mod hosts;
+mod net;
 pub mod pages;
 pub mod store;
 
@@ -38,8 +45,13 @@ pub struct GuiConfig {
     pub control_socket: PathBuf,
     /// TLS certificate chain and key (PEM); plain HTTP when `None`.
     pub tls: Option<(PathBuf, PathBuf)>,
-    /// Session and login limits.
+    /// Session, login and connection limits.
     pub limits: Limits,
+    /// Host names answered to besides the defaults (`--allow-host`), see [`hosts`].
+    pub allowed_hosts: Vec<String>,
+    /// Whether the keys whose values the daemon runs as root (`active_cmd`, `send_program`,
+    /// ...: [`fields::COMMAND_KEYS`]) may be changed in the tool (`--edit-commands`).
+    pub edit_commands: bool,
 }
 
 /// The default listening address, as the original's port.
@@ -48,7 +60,12 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:3636";
 /// Shared state of the running tool.
 pub(crate) struct App {
     pub cfg: GuiConfig,
-    pub password_hash: String,
+    /// The password file, re-read when it changes.
+    pub password: Mutex<auth::PasswordFile>,
+    /// The password verify threads (argon2 takes 19 MiB each).
+    pub verifier: auth::Verifier,
+    /// The names the tool answers to.
+    pub hosts: hosts::HostAllowlist,
     pub sessions: Mutex<auth::Sessions>,
     pub limiter: Mutex<auth::LoginLimiter>,
     /// Serialises writes of lvs.cf by this process.
@@ -59,11 +76,17 @@ pub(crate) struct App {
 
 /// Build the application. Fails (saying how to fix it) when there is no usable password file.
 pub fn router(cfg: GuiConfig) -> Result<Router, String> {
-    let password_hash = auth::read_password_file(&cfg.passwd_file)?;
+    let password = auth::PasswordFile::open(&cfg.passwd_file)?;
+    let cert_names = match &cfg.tls {
+        Some((cert, _)) => hosts::certificate_names(cert),
+        None => Vec::new(),
+    };
     let app = Arc::new(App {
         secure: cfg.tls.is_some(),
+        password: Mutex::new(password),
+        verifier: auth::Verifier::new(cfg.limits.concurrent_verifies, cfg.limits.queued_verifies),
+        hosts: hosts::HostAllowlist::new(&cfg.allowed_hosts, &cert_names),
         cfg,
-        password_hash,
         sessions: Mutex::new(auth::Sessions::default()),
         limiter: Mutex::new(auth::LoginLimiter::default()),
         write_lock: tokio::sync::Mutex::new(()),
@@ -102,8 +125,9 @@ pub async fn serve(cfg: GuiConfig) -> Result<(), String> {
              Use --tls-cert/--tls-key, or listen on 127.0.0.1 and tunnel (ssh -L 3636:127.0.0.1:3636)."
         );
     }
-    let app = router(cfg)?.into_make_service_with_connect_info::<SocketAddr>();
-    match tls {
+    let limits = cfg.limits.clone();
+    let app = router(cfg)?;
+    let acceptor = match tls {
         Some((cert, key)) => {
             let _ = rustls::crypto::ring::default_provider().install_default();
             let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
@@ -115,22 +139,19 @@ pub async fn serve(cfg: GuiConfig) -> Result<(), String> {
                         key.display()
                     )
                 })?;
-            eprintln!("piranha gui: listening on https://{listen}/");
-            axum_server::bind_rustls(listen, tls)
-                .serve(app)
-                .await
-                .map_err(|e| format!("cannot serve on {listen}: {e}"))
+            // The server config carries ALPN `h2` and `http/1.1`.
+            Some(tokio_rustls::TlsAcceptor::from(tls.get_inner()))
         }
-        None => {
-            let listener = tokio::net::TcpListener::bind(listen)
-                .await
-                .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-            eprintln!("piranha gui: listening on http://{listen}/");
-            axum::serve(listener, app)
-                .await
-                .map_err(|e| format!("cannot serve on {listen}: {e}"))
-        }
-    }
+        None => None,
+    };
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let scheme = if acceptor.is_some() { "https" } else { "http" };
+    eprintln!("piranha gui: listening on {scheme}://{listen}/");
+    net::serve(listener, app, acceptor, limits)
+        .await
+        .map_err(|e| format!("cannot serve on {listen}: {e}"))
 }
 
 /// Run [`serve`] on a new tokio runtime (for the command line).

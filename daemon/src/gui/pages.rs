@@ -7,7 +7,7 @@ use maud::{html, Markup, DOCTYPE};
 use piranha_engine::config::LvsConfig;
 
 use super::edit::Rejected;
-use super::fields::{key_doc, Input, Page, NAME};
+use super::fields::{is_command, key_doc, Input, Page, MAX_VALUE_BYTES, NAME};
 use crate::control::StatusReport;
 
 /// The tabs, as the original's.
@@ -215,6 +215,7 @@ pub fn edit_form(
     ids: &FormIds<'_>,
     values: &BTreeMap<String, String>,
     rejected: Option<&Rejected>,
+    commands_editable: bool,
 ) -> Markup {
     html! {
         form method="post" action="/edit" class="edit" id=(format!("form-{}", page.as_str())) {
@@ -247,8 +248,13 @@ pub fn edit_form(
                                     }
                                 }
                                 _ => {
+                                    @let locked = is_command(field.key) && !commands_editable;
                                     input type="text" id=(format!("f-{}", field.key)) name=(field.key) value=(value)
+                                        maxlength=(MAX_VALUE_BYTES) readonly[locked]
                                         placeholder=(if doc.default.is_empty() || doc.default == "none" { String::new() } else { format!("default: {}", doc.default) });
+                                    @if locked {
+                                        span class="locked" { "read-only: run as root by the daemon (start piranha gui with --edit-commands to change it)" }
+                                    }
                                 }
                             }
                             @if let Some(errs) = errors {
