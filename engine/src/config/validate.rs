@@ -115,6 +115,18 @@ impl LvsConfig {
                 "`primary` is required: the public IP address of the primary router".into(),
             );
         }
+        for (key, addr) in [
+            ("primary", self.primary),
+            ("primary_private", self.primary_private),
+            ("backup_private", self.backup_private),
+        ] {
+            if addr.is_some_and(|a| a.is_unspecified()) {
+                out.error(
+                    g(key),
+                    format!("`{key}` cannot be {}: it must be the router's own address (the original refused it too)", addr.map_or_else(String::new, |a| a.to_string())),
+                );
+            }
+        }
         if self.keepalive.as_nanos() == 0 {
             out.error(g("keepalive"), "keepalive must be greater than 0".into());
         }
