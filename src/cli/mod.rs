@@ -123,11 +123,7 @@ pub fn resolve_host(name: &str) -> Result<std::net::IpAddr, String> {
 }
 
 /// Parse lvs.cf bytes for `mode` (see [`Load`]).
-pub fn parse_for(
-    name: &str,
-    bytes: &[u8],
-    mode: Load,
-) -> Result<Parsed, config::Diagnostics> {
+pub fn parse_for(name: &str, bytes: &[u8], mode: Load) -> Result<Parsed, config::Diagnostics> {
     let opts = config::Options {
         resolve: (mode == Load::Run).then_some(&resolve_host as config::Resolver<'_>),
         allow_incomplete: mode == Load::Edit,

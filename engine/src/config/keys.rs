@@ -5,8 +5,8 @@
 use core::net::IpAddr;
 
 use super::model::{
-    ConflictAction, Failover, HeartbeatProtocol, Vip, LoadMonitor, LvsConfig, Network, Protocol, RealServer,
-    ServiceKind, VirtualServer,
+    ConflictAction, Failover, HeartbeatProtocol, LoadMonitor, LvsConfig, Network, Protocol,
+    RealServer, ServiceKind, Vip, VirtualServer,
 };
 use super::value::{names, Kind, Named, Value};
 
@@ -48,7 +48,8 @@ const TEXT: Kind = Kind::Text { quote: true };
 const WORD: Kind = Kind::Text { quote: false };
 const HOST: Kind = Kind::Host;
 
-const SCSI: &str = "shared-SCSI reservation (Piranha's `reserve` tool) is not supported: the key has no effect";
+const SCSI: &str =
+    "shared-SCSI reservation (Piranha's `reserve` tool) is not supported: the key has no effect";
 
 macro_rules! key {
     ($name:literal, $kind:expr, $default:literal, $emit:expr, $doc:literal,

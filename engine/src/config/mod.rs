@@ -39,8 +39,9 @@ mod write;
 pub use diagnostics::{Diagnostic, Diagnostics, Pos, Severity};
 pub use keys::reference_table;
 pub use model::{
-    Comments, ConflictAction, Failover, HeartbeatProtocol, HostNames, LoadMonitor, LvsConfig, Network, Protocol, RealServer,
-    SchedulerFlag, ServiceKind, Vip, VirtualServer, DEFAULT_ARBITER_PORT,
+    Comments, ConflictAction, Failover, HeartbeatProtocol, HostNames, LoadMonitor, LvsConfig,
+    Network, Protocol, RealServer, SchedulerFlag, ServiceKind, Vip, VirtualServer,
+    DEFAULT_ARBITER_PORT,
 };
 pub use services::{port_of as service_port, Transport, SERVICES};
 pub use validate::{Place, Problem};
@@ -128,7 +129,10 @@ pub fn parse_with(file_name: &str, src: &[u8], opts: &Options<'_>) -> Result<Par
             );
             (Severity::Warning, msg)
         } else if problem.incomplete {
-            let msg = format!("{} (the file is incomplete: a director cannot run it)", problem.message);
+            let msg = format!(
+                "{} (the file is incomplete: a director cannot run it)",
+                problem.message
+            );
             (problem.severity, msg)
         } else {
             (problem.severity, problem.message)
@@ -166,9 +170,17 @@ fn resolve_hosts(cfg: &mut LvsConfig, resolve: Resolver<'_>) -> Vec<(Place, Stri
     let g = |key| Place::Global { key: Some(key) };
     let names = cfg.host_names.clone();
     one(g("primary"), &names.primary, &mut cfg.primary);
-    one(g("primary_private"), &names.primary_private, &mut cfg.primary_private);
+    one(
+        g("primary_private"),
+        &names.primary_private,
+        &mut cfg.primary_private,
+    );
     one(g("backup"), &names.backup, &mut cfg.backup);
-    one(g("backup_private"), &names.backup_private, &mut cfg.backup_private);
+    one(
+        g("backup_private"),
+        &names.backup_private,
+        &mut cfg.backup_private,
+    );
     if let Some(vip) = cfg.nat_router.as_mut() {
         let mut ip = None;
         one(g("nat_router"), &names.nat_router, &mut ip);
@@ -177,12 +189,19 @@ fn resolve_hosts(cfg: &mut LvsConfig, resolve: Resolver<'_>) -> Vec<(Place, Stri
     for (index, v) in cfg.virtuals.iter_mut().enumerate() {
         if let Some(vip) = v.address.as_mut() {
             let mut ip = None;
-            let place = Place::Virtual { index, key: Some("address") };
+            let place = Place::Virtual {
+                index,
+                key: Some("address"),
+            };
             one(place, &v.address_name, &mut ip);
             vip.ip = ip.unwrap_or(vip.ip);
         }
         for (j, s) in v.servers.iter_mut().enumerate() {
-            let place = Place::Server { virtual_index: index, index: j, key: Some("address") };
+            let place = Place::Server {
+                virtual_index: index,
+                index: j,
+                key: Some("address"),
+            };
             one(place, &s.address_name, &mut s.address);
         }
     }
@@ -197,13 +216,23 @@ impl LvsConfig {
         let n = &self.host_names;
         for (key, name, known) in [
             ("primary", &n.primary, self.primary.is_some()),
-            ("primary_private", &n.primary_private, self.primary_private.is_some()),
+            (
+                "primary_private",
+                &n.primary_private,
+                self.primary_private.is_some(),
+            ),
             ("backup", &n.backup, self.backup.is_some()),
-            ("backup_private", &n.backup_private, self.backup_private.is_some()),
+            (
+                "backup_private",
+                &n.backup_private,
+                self.backup_private.is_some(),
+            ),
             (
                 "nat_router",
                 &n.nat_router,
-                self.nat_router.as_ref().is_some_and(|v| !v.ip.is_unspecified()),
+                self.nat_router
+                    .as_ref()
+                    .is_some_and(|v| !v.ip.is_unspecified()),
             ),
         ] {
             if let (Some(name), false) = (name, known) {
@@ -217,7 +246,10 @@ impl LvsConfig {
             }
             for s in &v.servers {
                 if let (Some(name), None) = (&s.address_name, s.address) {
-                    out.push(format!("virtual {} server {}: address = {name}", v.name, s.name));
+                    out.push(format!(
+                        "virtual {} server {}: address = {name}",
+                        v.name, s.name
+                    ));
                 }
             }
         }

@@ -498,7 +498,10 @@ impl Parser<'_> {
         };
         let values = &toks[2..];
         if values.is_empty() {
-            self.warning(end_of(eq), format!("`{}` has no value: it stays unset", key.name));
+            self.warning(
+                end_of(eq),
+                format!("`{}` has no value: it stays unset", key.name),
+            );
             return;
         }
         let value = match parse_value(key.kind, values, text) {
@@ -516,8 +519,10 @@ impl Parser<'_> {
         };
         let comments = self.take_comments(line);
         let file = self.file;
-        let (Some(block), Some(fo)) = (self.spans.failovers.get_mut(f), self.cfg.failovers.get_mut(f))
-        else {
+        let (Some(block), Some(fo)) = (
+            self.spans.failovers.get_mut(f),
+            self.cfg.failovers.get_mut(f),
+        ) else {
             return;
         };
         let again = block.keys.insert(key.name, span);

@@ -392,7 +392,11 @@ fn duplicates() {
         "t.cf:7:9: error: duplicate real server name `s` in `virtual a`: first defined at t.cf:4:9"
     );
     // A repeated key: the last one wins, as in the original, with a warning naming both.
-    let p = parse("t.cf", format!("{HEAD}keepalive = 1\nkeepalive = 2\ndeadtime = 9\n").as_bytes()).unwrap();
+    let p = parse(
+        "t.cf",
+        format!("{HEAD}keepalive = 1\nkeepalive = 2\ndeadtime = 9\n").as_bytes(),
+    )
+    .unwrap();
     assert_eq!(p.config.keepalive, Duration::from_secs(2));
     assert_eq!(
         p.warnings[0].to_string(),
@@ -482,7 +486,11 @@ fn an_empty_value_keeps_the_default_with_a_warning() {
     );
     // Still a statement: a second one replaces it.
     let p = parse("t.cf", b"primary = 10.0.0.1\nkeepalive =\nkeepalive = 1\n").unwrap();
-    assert!(p.warnings[1].message.contains("is set again"), "{:?}", p.warnings);
+    assert!(
+        p.warnings[1].message.contains("is set again"),
+        "{:?}",
+        p.warnings
+    );
 }
 
 #[test]
@@ -519,10 +527,7 @@ fn all_errors_are_reported_in_order() {
         .lines()
         .map(|l| l.split(": error").next().unwrap().to_string())
         .collect();
-    assert_eq!(
-        lines,
-        ["t.cf:1:11", "t.cf:2:13", "t.cf:3:9", "t.cf:4:9"]
-    );
+    assert_eq!(lines, ["t.cf:1:11", "t.cf:2:13", "t.cf:3:9", "t.cf:4:9"]);
 }
 
 #[test]
@@ -614,29 +619,57 @@ fn keys_of_the_original_are_accepted_and_round_trip() {
     assert_eq!(v.dirs, ["/var/www", "/etc/httpd"]);
     assert_eq!(v.load_monitor, LoadMonitor::Ssh);
     let text = format(&c);
-    for k in ["primary_shared", "reservation_conflict_action = preempt", "sync = 1", "dirs = [ /var/www /etc/httpd ]", "master = lvs1"] {
+    for k in [
+        "primary_shared",
+        "reservation_conflict_action = preempt",
+        "sync = 1",
+        "dirs = [ /var/www /etc/httpd ]",
+        "master = lvs1",
+    ] {
         assert!(text.contains(k), "{k}\n{text}");
     }
     assert_eq!(parse("t.cf", text.as_bytes()).unwrap().config, c);
     let p = parse("t.cf", format!("{HEAD}{src}").as_bytes()).unwrap();
     let w: Vec<_> = p.warnings.iter().map(|d| d.message.clone()).collect();
-    assert!(w.iter().any(|m| m.contains("`monitor_links = 2` is taken as 1")), "{w:#?}");
-    assert!(w.iter().any(|m| m.contains("set `rsh_command = ssh`")), "{w:#?}");
-    assert!(w.iter().any(|m| m.starts_with("`primary_shared` is accepted")), "{w:#?}");
+    assert!(
+        w.iter()
+            .any(|m| m.contains("`monitor_links = 2` is taken as 1")),
+        "{w:#?}"
+    );
+    assert!(
+        w.iter().any(|m| m.contains("set `rsh_command = ssh`")),
+        "{w:#?}"
+    );
+    assert!(
+        w.iter()
+            .any(|m| m.starts_with("`primary_shared` is accepted")),
+        "{w:#?}"
+    );
     // Still refused as by the original.
-    assert!(error("reservation_conflict_action = maybe\n").contains("expected one of nothing preempt"));
-    assert!(error("virtual v {\n address = 10.0.0.10 eth0\n dirs = /var/www\n}\n").contains("expected a list"));
+    assert!(
+        error("reservation_conflict_action = maybe\n").contains("expected one of nothing preempt")
+    );
+    assert!(
+        error("virtual v {\n address = 10.0.0.10 eth0\n dirs = /var/www\n}\n")
+            .contains("expected a list")
+    );
 }
 
 #[test]
 fn any_load_monitor_word_is_kept() {
     let v = virt(" load_monitor = /usr/local/bin/getload\n");
     assert_eq!(v.load_monitor, LoadMonitor::None);
-    assert_eq!(v.load_monitor_program.as_deref(), Some("/usr/local/bin/getload"));
+    assert_eq!(
+        v.load_monitor_program.as_deref(),
+        Some("/usr/local/bin/getload")
+    );
     let mut c = ok("");
     c.virtuals.push(v);
     let text = format(&c);
-    assert!(text.contains("load_monitor = /usr/local/bin/getload\n"), "{text}");
+    assert!(
+        text.contains("load_monitor = /usr/local/bin/getload\n"),
+        "{text}"
+    );
     assert_eq!(parse("t.cf", text.as_bytes()).unwrap().config, c);
 }
 
@@ -645,11 +678,19 @@ fn failover_blocks_take_every_virtual_key() {
     let src = "service = fos\nfailover ftp {\n active = 1\n address = 10.0.0.20 eth0:2\n vip_nmask = 255.255.255.0\n reentry = 60\n scheduler = rr\n port = 21\n}\n";
     let p = parse("t.cf", format!("{HEAD}{src}").as_bytes()).unwrap();
     let f = &p.config.failovers[0];
-    assert_eq!(f.extra.get("vip_nmask").map(String::as_str), Some("255.255.255.0"));
+    assert_eq!(
+        f.extra.get("vip_nmask").map(String::as_str),
+        Some("255.255.255.0")
+    );
     assert_eq!(f.extra.get("reentry").map(String::as_str), Some("60"));
-    assert!(p.warnings.iter().any(|d| d.message.starts_with("`reentry` has no effect in a `failover` block")));
+    assert!(p.warnings.iter().any(|d| d
+        .message
+        .starts_with("`reentry` has no effect in a `failover` block")));
     let text = format(&p.config);
-    assert!(text.contains("     vip_nmask = 255.255.255.0\n     scheduler = rr\n     reentry = 60\n"), "{text}");
+    assert!(
+        text.contains("     vip_nmask = 255.255.255.0\n     scheduler = rr\n     reentry = 60\n"),
+        "{text}"
+    );
     let back = parse("t.cf", text.as_bytes()).unwrap().config;
     assert_eq!(back, p.config);
     assert_eq!(format(&back), text);
@@ -662,10 +703,18 @@ fn host_names_are_kept_and_resolved_only_when_asked() {
     let src = b"primary = lvs1.example.com\nbackup = lvs2\nbackup_active = 1\nvirtual v {\n active = 1\n address = www.example.com eth0:1\n server s {\n  address = web1\n  active = 1\n }\n}\n";
     let p = parse("t.cf", src).unwrap();
     assert_eq!(p.config.primary, None);
-    assert_eq!(p.config.host_names.primary.as_deref(), Some("lvs1.example.com"));
+    assert_eq!(
+        p.config.host_names.primary.as_deref(),
+        Some("lvs1.example.com")
+    );
     assert_eq!(p.config.unresolved_host_names().len(), 4);
     let text = format(&p.config);
-    assert!(text.contains("primary = lvs1.example.com\n") && text.contains("address = www.example.com eth0:1\n") && text.contains("address = web1\n"), "{text}");
+    assert!(
+        text.contains("primary = lvs1.example.com\n")
+            && text.contains("address = www.example.com eth0:1\n")
+            && text.contains("address = web1\n"),
+        "{text}"
+    );
     let table = |n: &str| -> Result<IpAddr, String> {
         match n {
             "lvs1.example.com" => Ok(ip("192.168.0.1")),
@@ -675,35 +724,67 @@ fn host_names_are_kept_and_resolved_only_when_asked() {
             _ => Err("Name or service not known".into()),
         }
     };
-    let opts = Options { resolve: Some(&table), allow_incomplete: false };
+    let opts = Options {
+        resolve: Some(&table),
+        allow_incomplete: false,
+    };
     let r = parse_with("t.cf", src, &opts).unwrap().config;
     assert_eq!(r.primary, Some(ip("192.168.0.1")));
-    assert_eq!(r.virtuals[0].address.as_ref().unwrap().ip, ip("192.168.0.10"));
+    assert_eq!(
+        r.virtuals[0].address.as_ref().unwrap().ip,
+        ip("192.168.0.10")
+    );
     assert_eq!(r.virtuals[0].servers[0].address, Some(ip("10.1.0.1")));
     assert!(r.unresolved_host_names().is_empty());
     // The writer keeps the names.
     assert_eq!(format(&r), text);
     let e = parse_with("t.cf", b"primary = nowhere\n", &opts).unwrap_err();
-    assert_eq!(e.to_string(), "t.cf:1:11: error: cannot resolve host name `nowhere`: Name or service not known\n");
+    assert_eq!(
+        e.to_string(),
+        "t.cf:1:11: error: cannot resolve host name `nowhere`: Name or service not known\n"
+    );
     // sorry_server took an address only, in the original too.
-    assert!(error("virtual v {\n address = 10.0.0.10 eth0\n sorry_server = web9\n}\n").contains("expected an IPv4 or IPv6 address"));
+    assert!(
+        error("virtual v {\n address = 10.0.0.10 eth0\n sorry_server = web9\n}\n")
+            .contains("expected an IPv4 or IPv6 address")
+    );
 }
 
 #[test]
 fn incomplete_files_load_for_editing_only() {
     let src = b"keepalive = 1\nvirtual web {\n port = 80\n server a {\n  weight = 2\n }\n}\n";
     assert!(parse("t.cf", src).is_err());
-    let opts = Options { resolve: None, allow_incomplete: true };
+    let opts = Options {
+        resolve: None,
+        allow_incomplete: true,
+    };
     let p = parse_with("t.cf", src, &opts).unwrap();
     let w: Vec<_> = p.warnings.iter().map(|d| d.to_string()).collect();
     assert_eq!(w.len(), 3, "{w:#?}");
-    assert!(w[0].starts_with("t.cf:1:1: warning: `primary` is required") && w[0].ends_with("(the file is incomplete: `piranha check` and `pulse` refuse it)"), "{w:#?}");
+    assert!(
+        w[0].starts_with("t.cf:1:1: warning: `primary` is required")
+            && w[0].ends_with("(the file is incomplete: `piranha check` and `pulse` refuse it)"),
+        "{w:#?}"
+    );
     let text = format(&p.config);
-    assert_eq!(parse_with("t.cf", text.as_bytes(), &opts).unwrap().config, p.config);
+    assert_eq!(
+        parse_with("t.cf", text.as_bytes(), &opts).unwrap().config,
+        p.config
+    );
 }
 
 #[test]
 fn a_private_path_with_one_address_is_a_warning() {
-    let p = parse("t.cf", b"primary = 10.0.0.1\nbackup = 10.0.0.2\nbackup_private = 10.9.0.2\n").unwrap();
-    assert!(p.warnings[0].message.starts_with("`backup_private` alone is unused"), "{:?}", p.warnings);
+    let p = parse(
+        "t.cf",
+        b"primary = 10.0.0.1\nbackup = 10.0.0.2\nbackup_private = 10.9.0.2\n",
+    )
+    .unwrap();
+    assert!(
+        p.warnings[0]
+            .message
+            .starts_with("`backup_private` alone is unused"),
+        "{:?}",
+        p.warnings
+    );
 }

@@ -4,7 +4,9 @@ use core::fmt;
 use std::collections::BTreeMap;
 
 use super::diagnostics::Severity;
-use super::model::{HeartbeatProtocol, LoadMonitor, LvsConfig, Network, ServiceKind, VirtualServer};
+use super::model::{
+    HeartbeatProtocol, LoadMonitor, LvsConfig, Network, ServiceKind, VirtualServer,
+};
 use super::write::fmt_duration;
 
 /// Where a [`Problem`] is, in model terms (block indexes and key names).
@@ -194,7 +196,12 @@ impl LvsConfig {
             let id = match (v.fwmark, &v.address) {
                 (Some(m), _) => format!("fwmark {m}"),
                 // A host name not resolved yet: its address is unknown.
-                (None, Some(_)) if v.address_name.is_some() && v.address.as_ref().is_some_and(|a| a.ip.is_unspecified()) => continue,
+                (None, Some(_))
+                    if v.address_name.is_some()
+                        && v.address.as_ref().is_some_and(|a| a.ip.is_unspecified()) =>
+                {
+                    continue
+                }
                 (None, Some(a)) => format!("{} {:?} port {}", a.ip, v.protocol, v.port),
                 (None, None) => continue,
             };

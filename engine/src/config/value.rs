@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 
 use super::lex::{unescape, Token};
 use super::model::{
-    ConflictAction, HeartbeatProtocol, LoadMonitor, Network, Protocol, SchedulerFlag, ServiceKind, Vip,
-    DEFAULT_ARBITER_PORT,
+    ConflictAction, HeartbeatProtocol, LoadMonitor, Network, Protocol, SchedulerFlag, ServiceKind,
+    Vip, DEFAULT_ARBITER_PORT,
 };
 use super::services;
 use crate::sched::Algorithm;
@@ -238,10 +238,7 @@ pub(crate) fn parse_value(kind: Kind, toks: &[Token], line: &str) -> Result<Valu
             match (open, close) {
                 (Some(_), Some(end)) if end > 0 => {
                     if let Some(extra) = toks.get(end + 1) {
-                        return Err((
-                            end + 1,
-                            format!("unexpected `{}` after `]`", extra.text),
-                        ));
+                        return Err((end + 1, format!("unexpected `{}` after `]`", extra.text)));
                     }
                     Ok(Value::List(
                         toks[1..end].iter().map(|t| t.text.clone()).collect(),
@@ -456,8 +453,7 @@ pub(crate) fn parse_host(s: &str) -> Result<Value, String> {
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
     let looks_numeric = s.chars().all(|c| c.is_ascii_digit() || c == '.') || s.contains(':');
-    if s.is_empty() || s.len() > 253 || !name_chars || looks_numeric || s.starts_with(['-', '.'])
-    {
+    if s.is_empty() || s.len() > 253 || !name_chars || looks_numeric || s.starts_with(['-', '.']) {
         return Err(format!(
             "expected an IPv4 or IPv6 address (or a host name), found `{s}`"
         ));
