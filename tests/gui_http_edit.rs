@@ -111,21 +111,21 @@ async fn invalid_input_shows_the_check_error_inline_and_writes_nothing() {
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         r.body.contains(
-            "<span class=\"field-error\">error: primary: expected an IPv4 or IPv6 address, found `10.0.0.300`</span>"
+            "<span class=\"field-error\">error: primary: expected an IPv4 or IPv6 address (or a host name), found `10.0.0.300`</span>"
         ),
         "{}",
         r.body
     );
     // The typed value is shown back for correction.
     assert!(r.body.contains("value=\"10.0.0.300\""));
-    // A semantic error (deadtime not above keepalive) lands on its field too.
+    // A semantic error (a zero keepalive) lands on its field too.
     let page = fx.get("/redundancy", &s).await;
-    let values = with(&form_values(&page.body), &[("keepalive", "20")]);
+    let values = with(&form_values(&page.body), &[("keepalive", "0")]);
     let r = fx.post("/edit", &s, &refs(&values)).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         r.body
-            .contains("field-error\">error: deadtime (18) must be greater than keepalive (20)"),
+            .contains("field-error\">error: keepalive must be greater than 0"),
         "{}",
         r.body
     );
