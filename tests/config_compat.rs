@@ -48,7 +48,6 @@ const DIFFERENCES: &[(&str, Original, bool)] = &[
     ("zero_keepalive.cf", Original::Loads, false),
     // Not supported in failover blocks.
     ("server_in_failover.cf", Original::Loads, false),
-    ("failover_host_name.cf", Original::Loads, false),
 ];
 
 /// What the original's pulse said about a file.

@@ -301,8 +301,8 @@ pub(crate) static SERVER: &[Key<RealServer>] = &[
 pub(crate) static FAILOVER: &[Key<Failover>] = &[
     key!("active", BOOL, "0", Always, "1 when the service is managed.",
         |c, v| c.active = v.bool(), |c| Some(Value::Bool(c.active))),
-    key!("address", Kind::IpDev, "-", Always, "`IP DEVICE` of the service.",
-        |c, v| c.address = v.vip(), |c| c.address.clone().map(Value::Vip)),
+    key!("address", Kind::HostDev, "-", Always, "`IP DEVICE` of the service (a host name is resolved at load).",
+        |c, v| set_host_dev(&mut c.address, &mut c.address_name, v), |c| get_host_dev(&c.address, &c.address_name)),
     key!("port", PORT, "0", Always, "Port checked (number or service name).",
         |c, v| c.port = v.u16(), |c| Some(Value::Uint(c.port.into()))),
     key!("send", TEXT, "-", IfChanged, "What the check sends.",

@@ -205,6 +205,17 @@ fn resolve_hosts(cfg: &mut LvsConfig, resolve: Resolver<'_>) -> Vec<(Place, Stri
             one(place, &s.address_name, &mut s.address);
         }
     }
+    for (index, f) in cfg.failovers.iter_mut().enumerate() {
+        if let Some(vip) = f.address.as_mut() {
+            let mut ip = None;
+            let place = Place::Failover {
+                index,
+                key: Some("address"),
+            };
+            one(place, &f.address_name, &mut ip);
+            vip.ip = ip.unwrap_or(vip.ip);
+        }
+    }
     failed
 }
 
@@ -251,6 +262,12 @@ impl LvsConfig {
                         v.name, s.name
                     ));
                 }
+            }
+        }
+        for f in &self.failovers {
+            let known = f.address.as_ref().is_some_and(|a| !a.ip.is_unspecified());
+            if let (Some(name), false) = (&f.address_name, known) {
+                out.push(format!("failover {}: address = {name}", f.name));
             }
         }
         out

@@ -350,8 +350,10 @@ impl RealServer {
 pub struct Failover {
     /// The block's name.
     pub name: String,
-    /// `address = IP DEVICE` of the service [none].
+    /// `address = IP DEVICE` of the service [none]; `0.0.0.0` while a host name is unresolved.
     pub address: Option<Vip>,
+    /// The host name written instead of the address, if any (kept for the writer).
+    pub address_name: Option<String>,
     /// `active` [0].
     pub active: bool,
     /// `port` [0].
@@ -386,6 +388,7 @@ impl Failover {
         Failover {
             name: name.into(),
             address: None,
+            address_name: None,
             active: false,
             port: 0,
             send: None,

@@ -788,3 +788,16 @@ fn a_private_path_with_one_address_is_a_warning() {
         p.warnings
     );
 }
+
+#[test]
+fn check_and_pulse_agree_on_a_lone_backup_private() {
+    // check warns that the private path is unused; pulse runs without it (no error).
+    let src = b"primary = 10.0.0.1\nbackup = 10.0.0.2\nbackup_active = 1\nbackup_private = 10.9.0.2\nvirtual v {\n active = 1\n address = 10.0.0.10 eth0\n}\n";
+    let p = parse("t.cf", src).unwrap();
+    assert!(p
+        .warnings
+        .iter()
+        .any(|w| w.message.contains("alone is unused")));
+    let dc = crate::director::DirectorConfig::from_lvs_cf(&p.config, None);
+    assert!(dc.is_ok(), "{dc:?}");
+}
