@@ -387,3 +387,25 @@ async fn monitoring_and_control_talk_to_the_daemon() {
     assert!(page.body.contains("daemon-down"));
     assert!(page.body.contains("You can still edit lvs.cf"));
 }
+
+/// A file still being written (no `primary`, a virtual server without `address`) loads, so
+/// the tool can finish it.
+#[tokio::test]
+async fn an_incomplete_file_loads_for_editing() {
+    let fx = fixture("incomplete");
+    std::fs::write(
+        &fx.cf,
+        "keepalive = 6\ndeadtime = 18\nvirtual web {\n     port = 80\n}\n",
+    )
+    .unwrap();
+    let s = fx.login().await;
+    for page in ["/global", "/virtual/edit?vs=web"] {
+        let r = fx.get(page, &s).await;
+        assert_eq!(r.status, StatusCode::OK, "{page}: {}", r.body);
+        let keys: Vec<String> = form_values(&r.body).into_iter().map(|(k, _)| k).collect();
+        assert!(
+            keys.iter().any(|k| k == "primary" || k == "port"),
+            "{page}: {keys:?}"
+        );
+    }
+}
