@@ -46,8 +46,6 @@ const DIFFERENCES: &[(&str, Original, bool)] = &[
     ("garbage_pmask.cf", Original::Loads, false),
     ("negative_weight.cf", Original::Loads, false),
     ("zero_keepalive.cf", Original::Loads, false),
-    // Not supported in failover blocks.
-    ("server_in_failover.cf", Original::Loads, false),
 ];
 
 /// What the original's pulse said about a file.

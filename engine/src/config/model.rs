@@ -377,6 +377,9 @@ pub struct Failover {
     /// (`reentry`, `vip_nmask`, `scheduler`...): unused in FOS mode, kept as written, by key
     /// name, each value in its canonical form.
     pub extra: BTreeMap<String, String>,
+    /// `server NAME { }` blocks inside the failover block: the original parsed them there;
+    /// unused in FOS mode, kept as written.
+    pub servers: Vec<RealServer>,
     /// Comments before the block, before each key, and before the closing `}`.
     #[serde(skip)]
     pub comments: Comments,
@@ -399,6 +402,7 @@ impl Failover {
             start_cmd: None,
             stop_cmd: None,
             extra: BTreeMap::new(),
+            servers: Vec::new(),
             comments: Comments::default(),
         }
     }

@@ -45,6 +45,8 @@ enum Open {
     Virtual(usize),
     Server(usize, usize),
     Failover(usize),
+    /// A `server` block inside a `failover` block.
+    FailoverServer(usize, usize),
     /// A block in the wrong place: its content is skipped.
     Skip,
 }
@@ -192,6 +194,9 @@ impl Parser<'_> {
             Open::Virtual(v) => &mut self.cfg.virtuals.get_mut(v)?.comments,
             Open::Server(v, s) => &mut self.cfg.virtuals.get_mut(v)?.servers.get_mut(s)?.comments,
             Open::Failover(f) => &mut self.cfg.failovers.get_mut(f)?.comments,
+            Open::FailoverServer(f, s) => {
+                &mut self.cfg.failovers.get_mut(f)?.servers.get_mut(s)?.comments
+            }
             Open::Skip => return None,
         })
     }
@@ -199,7 +204,10 @@ impl Parser<'_> {
     /// Close every open block that may not contain a `kind` block, reporting each.
     fn unwind_for(&mut self, kind: &str, at: Pos) {
         while let Some(top) = self.stack.last() {
-            let fits = matches!((kind, top.open), ("server", Open::Virtual(_)));
+            let fits = matches!(
+                (kind, top.open),
+                ("server", Open::Virtual(_) | Open::Failover(_))
+            );
             if fits || top.open == Open::Skip {
                 break;
             }
@@ -335,6 +343,19 @@ impl Parser<'_> {
                     });
                     Open::Server(v, vs.servers.len() - 1)
                 }
+                Some(Open::Failover(f)) => {
+                    let fo = &mut self.cfg.failovers[f];
+                    let mut s = RealServer::new(name.text.clone());
+                    s.comments.header = comments;
+                    fo.servers.push(s);
+                    let index = fo.servers.len() - 1;
+                    self.spans.failovers[f].servers.push(BlockSpan {
+                        header: name.pos,
+                        ..BlockSpan::default()
+                    });
+                    self.warning(kw.pos, "a `server` block has no effect in a `failover` block (kept when the file is rewritten; the original read it there too)");
+                    Open::FailoverServer(f, index)
+                }
                 _ => {
                     self.error(kw.pos, "`server` outside a `virtual` block: a real server belongs inside `virtual NAME { }`");
                     Open::Skip
@@ -361,6 +382,9 @@ impl Parser<'_> {
             None => self.apply(keys::GLOBAL, Target::Global, line, text),
             Some(Open::Virtual(v)) => self.apply(keys::VIRTUAL, Target::Virtual(v), line, text),
             Some(Open::Server(v, s)) => self.apply(keys::SERVER, Target::Server(v, s), line, text),
+            Some(Open::FailoverServer(f, s)) => {
+                self.apply(keys::SERVER, Target::FailoverServer(f, s), line, text)
+            }
             Some(Open::Failover(f))
                 if keys::find(keys::FAILOVER, &key.text).is_none()
                     && keys::find(keys::VIRTUAL, &key.text).is_some() =>

@@ -801,3 +801,23 @@ fn check_and_pulse_agree_on_a_lone_backup_private() {
     let dc = crate::director::DirectorConfig::from_lvs_cf(&p.config, None);
     assert!(dc.is_ok(), "{dc:?}");
 }
+
+#[test]
+fn server_blocks_in_a_failover_block_are_kept() {
+    let src = b"primary = 10.0.0.1\nservice = fos\nfailover f {\n active = 1\n address = 10.0.0.10 eth0\n server a {\n  address = web1\n  weight = 2\n }\n}\n";
+    let p = parse("t.cf", src).unwrap();
+    let f = &p.config.failovers[0];
+    assert_eq!(f.servers.len(), 1);
+    assert_eq!(f.servers[0].weight, 2);
+    assert!(p.warnings.iter().any(|w| w
+        .message
+        .starts_with("a `server` block has no effect in a `failover` block")));
+    let text = format(&p.config);
+    assert!(
+        text.contains("     server a {\n         address = web1\n"),
+        "{text}"
+    );
+    let back = parse("t.cf", text.as_bytes()).unwrap().config;
+    assert_eq!(back, p.config);
+    assert_eq!(format(&back), text);
+}

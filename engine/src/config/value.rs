@@ -28,8 +28,6 @@ pub(crate) enum Kind {
     Duration,
     /// An IPv4 or IPv6 address.
     Ip,
-    /// `IP DEVICE`.
-    IpDev,
     /// A netmask written as an address (`255.255.255.0`).
     Netmask,
     /// One of a fixed set of words.
@@ -317,31 +315,6 @@ pub(crate) fn parse_value(kind: Kind, toks: &[Token], line: &str) -> Result<Valu
             let t = single("a netmask such as 255.255.255.0")?;
             parse_netmask(&t.text).map(Value::Ip).map_err(|e| (0, e))
         }
-        Kind::IpDev => match toks {
-            [ip] => {
-                parse_ip(&ip.text).map_err(|e| (0, e))?;
-                Err((
-                    0,
-                    format!(
-                        "missing device: expected `IP DEVICE`, e.g. `{} eth0:1`",
-                        ip.text
-                    ),
-                ))
-            }
-            [ip, dev] => {
-                let ip = parse_ip(&ip.text).map_err(|e| (0, e))?;
-                check_device(&dev.text).map_err(|e| (1, e))?;
-                Ok(Value::Vip(Vip {
-                    ip,
-                    device: dev.text.clone(),
-                }))
-            }
-            [_, _, extra, ..] => Err((
-                2,
-                format!("unexpected `{}`: expected `IP DEVICE`", extra.text),
-            )),
-            [] => Err((0, "expected `IP DEVICE`".to_string())),
-        },
         Kind::Word(names) => {
             let all = names();
             let t = single(&format!("one of {}", all.join(" ")))?;
@@ -663,14 +636,14 @@ mod tests {
 
     #[test]
     fn vip_and_device() {
-        let v = val(Kind::IpDev, "1.2.3.4 eth0:1").unwrap().vip().unwrap();
+        let v = val(Kind::HostDev, "1.2.3.4 eth0:1").unwrap().vip().unwrap();
         assert_eq!(v.device, "eth0:1");
-        let (i, e) = val(Kind::IpDev, "1.2.3.4").unwrap_err();
+        let (i, e) = val(Kind::HostDev, "1.2.3.4").unwrap_err();
         assert_eq!(i, 0);
         assert!(e.contains("missing device"), "{e}");
-        assert_eq!(val(Kind::IpDev, "1.2.3.4 eth0 x").unwrap_err().0, 2);
+        assert_eq!(val(Kind::HostDev, "1.2.3.4 eth0 x").unwrap_err().0, 2);
         assert_eq!(
-            val(Kind::IpDev, "1.2.3.4 averyveryverylongname")
+            val(Kind::HostDev, "1.2.3.4 averyveryverylongname")
                 .unwrap_err()
                 .0,
             1

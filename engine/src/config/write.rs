@@ -157,6 +157,9 @@ fn write_failover(out: &mut String, f: &Failover) {
             out.push_str(&format!("{VIRTUAL_INDENT}{} = {value}\n", key.name));
         }
     }
+    for s in &f.servers {
+        write_server(out, s);
+    }
     comment_lines(out, VIRTUAL_INDENT, &f.comments.end);
     out.push_str("}\n");
 }
