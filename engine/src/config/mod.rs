@@ -280,6 +280,11 @@ fn position(spans: &Spans, place: Place) -> Pos {
         key.and_then(|k| keys.get(k)).map(|s| s.value)
     };
     match place {
+        // A deadtime left at its default is compared with the keepalive that was set.
+        Place::Global {
+            key: Some("deadtime"),
+        } => key_pos(&spans.global, Some("deadtime"))
+            .or_else(|| key_pos(&spans.global, Some("keepalive"))),
         Place::Global { key } => key_pos(&spans.global, key),
         Place::Virtual { index, key } => spans
             .virtuals
