@@ -61,11 +61,11 @@ fn check_invalid_lists_every_error_and_exits_1() {
     assert_eq!(lines.len(), 16, "{err}");
     assert_eq!(
         lines[0],
-        "tests/corpus/bad_values.cf:1:11: error: primary: expected an IPv4 or IPv6 address, found `10.0.0.300`"
+        "tests/corpus/bad_values.cf:1:11: error: primary: expected an IPv4 or IPv6 address (or a host name), found `10.0.0.300`"
     );
     assert_eq!(
         lines[15],
-        "tests/corpus/bad_values.cf: 15 errors and 0 warnings: not accepted"
+        "tests/corpus/bad_values.cf: 14 errors and 1 warning: not accepted"
     );
 }
 
@@ -158,4 +158,47 @@ fn help_and_version() {
         stdout(&o),
         format!("piranha {}\n", env!("CARGO_PKG_VERSION"))
     );
+}
+
+/// A file still being written (no `primary`, a virtual without `address`): `config fmt`
+/// rewrites it (with warnings), `check` refuses it.
+#[test]
+fn an_incomplete_file_formats_but_does_not_check() {
+    let dir = std::env::temp_dir().join(format!("piranha-compat-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("incomplete.cf");
+    std::fs::write(
+        &file,
+        "keepalive = 6\ndeadtime = 18\nvirtual web {\n     port = 80\n}\n",
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let o = piranha(&["config", "fmt", "-c", path]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("virtual web {\n"), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("warning: `primary` is required"),
+        "{}",
+        stderr(&o)
+    );
+    let o = piranha(&["check", "-c", path]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains(":1:1: error: `primary` is required"), "{err}");
+    assert!(
+        err.contains("(the file is incomplete: a director cannot run it)"),
+        "{err}"
+    );
+    // Host names: check resolves them (localhost always does); the simulator refuses them.
+    std::fs::write(&file, "primary = localhost\nvirtual web {\n     active = 1\n     address = 192.168.55.10 eth0:1\n     server s {\n         address = localhost\n         active = 1\n     }\n}\n").unwrap();
+    let o = piranha(&["check", "-c", path]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = piranha(&["sim", "-c", path, "--seed", "1"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("the simulator needs literal IP addresses, not host names"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -70,9 +70,12 @@ fn real_server(family_v4: bool) -> impl Strategy<Value = RealServer> {
         any::<bool>(),
         0u32..=65535,
         proptest::option::of(any::<u16>()),
+        // Sometimes a host name instead of the address (kept, resolved at load).
+        proptest::option::weighted(0.2, "[a-z][a-z0-9-]{0,10}(\\.[a-z]{2,5})?"),
     )
-        .prop_map(|(name, a, active, weight, port)| RealServer {
-            address: Some(a),
+        .prop_map(|(name, a, active, weight, port, host)| RealServer {
+            address: if host.is_some() { None } else { Some(a) },
+            address_name: host,
             active,
             weight,
             port,

@@ -111,21 +111,21 @@ async fn invalid_input_shows_the_check_error_inline_and_writes_nothing() {
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         r.body.contains(
-            "<span class=\"field-error\">error: primary: expected an IPv4 or IPv6 address, found `10.0.0.300`</span>"
+            "<span class=\"field-error\">error: primary: expected an IPv4 or IPv6 address (or a host name), found `10.0.0.300`</span>"
         ),
         "{}",
         r.body
     );
     // The typed value is shown back for correction.
     assert!(r.body.contains("value=\"10.0.0.300\""));
-    // A semantic error (deadtime not above keepalive) lands on its field too.
+    // A semantic error (a zero keepalive) lands on its field too.
     let page = fx.get("/redundancy", &s).await;
-    let values = with(&form_values(&page.body), &[("keepalive", "20")]);
+    let values = with(&form_values(&page.body), &[("keepalive", "0")]);
     let r = fx.post("/edit", &s, &refs(&values)).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         r.body
-            .contains("field-error\">error: deadtime (18) must be greater than keepalive (20)"),
+            .contains("field-error\">error: keepalive must be greater than 0"),
         "{}",
         r.body
     );
@@ -386,4 +386,26 @@ async fn monitoring_and_control_talk_to_the_daemon() {
     let page = fx.get("/", &s).await;
     assert!(page.body.contains("daemon-down"));
     assert!(page.body.contains("You can still edit lvs.cf"));
+}
+
+/// A file still being written (no `primary`, a virtual server without `address`) loads, so
+/// the tool can finish it.
+#[tokio::test]
+async fn an_incomplete_file_loads_for_editing() {
+    let fx = fixture("incomplete");
+    std::fs::write(
+        &fx.cf,
+        "keepalive = 6\ndeadtime = 18\nvirtual web {\n     port = 80\n}\n",
+    )
+    .unwrap();
+    let s = fx.login().await;
+    for page in ["/global", "/virtual/edit?vs=web"] {
+        let r = fx.get(page, &s).await;
+        assert_eq!(r.status, StatusCode::OK, "{page}: {}", r.body);
+        let keys: Vec<String> = form_values(&r.body).into_iter().map(|(k, _)| k).collect();
+        assert!(
+            keys.iter().any(|k| k == "primary" || k == "port"),
+            "{page}: {keys:?}"
+        );
+    }
 }

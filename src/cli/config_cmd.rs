@@ -25,7 +25,7 @@ impl Command {
     /// Run the subcommand.
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let (Command::Fmt { file } | Command::Json { file }) = &self;
-        let Some(parsed) = file.load()? else {
+        let Some(parsed) = file.load_for_edit()? else {
             return Ok(ExitCode::FAILURE);
         };
         match self {

@@ -82,17 +82,61 @@ pub struct ConfigFile {
 }
 
 impl ConfigFile {
-    /// Read and parse the file. Warnings go to stderr. `Ok(None)` when the file is invalid
-    /// (its errors have been printed to stderr).
+    /// Read and parse the file to run it: host names resolved, an incomplete file refused.
+    /// Warnings go to stderr. `Ok(None)` when the file is invalid (its errors have been
+    /// printed to stderr).
     pub fn load(&self) -> anyhow::Result<Option<Parsed>> {
-        load(&self.path)
+        load(&self.path, Load::Run)
+    }
+
+    /// Read and parse the file to rewrite it (`config fmt|json`): host names kept as
+    /// written and not resolved, an incomplete file (no `primary`...) accepted with warnings.
+    pub fn load_for_edit(&self) -> anyhow::Result<Option<Parsed>> {
+        load(&self.path, Load::Edit)
     }
 }
 
-fn load(path: &Path) -> anyhow::Result<Option<Parsed>> {
+/// What a loaded lvs.cf is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Load {
+    /// Running it: host names resolved (as the original's gethostbyname), complete.
+    Run,
+    /// Rewriting it: names kept unresolved, an incomplete file accepted.
+    Edit,
+    /// Simulating it: complete, and host names are refused (the simulator needs literal IPs).
+    Literal,
+}
+
+/// Resolve an lvs.cf host name with the system resolver (getaddrinfo: /etc/hosts, DNS), an
+/// IPv4 address first, as the original's gethostbyname returned.
+pub fn resolve_host(name: &str) -> Result<std::net::IpAddr, String> {
+    use std::net::ToSocketAddrs as _;
+    let addrs: Vec<_> = (name, 0)
+        .to_socket_addrs()
+        .map_err(|e| e.to_string())?
+        .map(|a| a.ip())
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
+        .ok_or_else(|| "no address".to_string())
+}
+
+/// Parse lvs.cf bytes for `mode` (see [`Load`]).
+pub fn parse_for(name: &str, bytes: &[u8], mode: Load) -> Result<Parsed, config::Diagnostics> {
+    let opts = config::Options {
+        resolve: (mode == Load::Run).then_some(&resolve_host as config::Resolver<'_>),
+        allow_incomplete: mode == Load::Edit,
+    };
+    config::parse_with(name, bytes, &opts)
+}
+
+fn load(path: &Path, mode: Load) -> anyhow::Result<Option<Parsed>> {
     let bytes = piranha_daemon::config_file::read(path).map_err(anyhow::Error::msg)?;
     let name = path.display().to_string();
-    match config::parse(&name, &bytes) {
+    match parse_for(&name, &bytes, mode) {
         Ok(parsed) => {
             for w in &parsed.warnings {
                 eprintln!("{w}");

@@ -16,7 +16,7 @@ use piranha_daemon::control::DEFAULT_SOCKET;
 use piranha_daemon::driver::{Control, Driver, DriverOptions, Identity, Loader, Ports};
 use piranha_daemon::no_ipvs::MemoryIpvs;
 use piranha_daemon::{control_server, signals};
-use piranha_engine::config::{self, LvsConfig};
+use piranha_engine::config::LvsConfig;
 use piranha_engine::director::{role_for, DirectorConfig};
 use piranha_engine::ports::{ArpStyle, Ipvs};
 use piranha_engine::pulse::Role;
@@ -119,7 +119,8 @@ pub(crate) fn read_key(path: &Path) -> anyhow::Result<Vec<u8>> {
 fn load_director_config(path: &Path) -> Result<(LvsConfig, DirectorConfig), String> {
     let bytes = piranha_daemon::config_file::read(path)?;
     let name = path.display().to_string();
-    let parsed = config::parse(&name, &bytes).map_err(|d| d.to_string())?;
+    // Host names are resolved here, at every load (start and reload), never by the engine.
+    let parsed = super::parse_for(&name, &bytes, super::Load::Run).map_err(|d| d.to_string())?;
     for w in &parsed.warnings {
         warn!("{w}");
     }

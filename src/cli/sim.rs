@@ -69,9 +69,17 @@ impl Args {
 
     /// Run and report; exit 1 on any violation.
     pub fn run(self) -> anyhow::Result<ExitCode> {
-        let Some(parsed) = super::load(&self.config)? else {
+        let Some(parsed) = super::load(&self.config, super::Load::Literal)? else {
             return Ok(ExitCode::FAILURE);
         };
+        let names = parsed.config.unresolved_host_names();
+        if !names.is_empty() {
+            anyhow::bail!(
+                "{}: the simulator needs literal IP addresses, not host names (it resolves nothing): {}",
+                self.config.display(),
+                names.join(", ")
+            );
+        }
         let mut cfg = SimConfig::from_lvs_cf(&parsed.config)
             .map_err(anyhow::Error::msg)
             .with_context(|| format!("{} cannot drive a director", self.config.display()))?;

@@ -54,7 +54,9 @@ fn bad_value_is_reported_on_its_field_with_the_check_message() {
     let r = apply(&base(), &e, "lvs.cf").unwrap_err();
     assert_eq!(
         r.by_field["primary"],
-        vec!["error: primary: expected an IPv4 or IPv6 address, found `10.0.0.300`"]
+        vec![
+            "error: primary: expected an IPv4 or IPv6 address (or a host name), found `10.0.0.300`"
+        ]
     );
     assert!(r.general.is_empty());
 }
@@ -155,7 +157,7 @@ fn missing_keys_are_reported_on_their_field() {
     let r = apply(&base(), &e, "lvs.cf").unwrap_err();
     assert_eq!(
         r.by_field["address"],
-        vec!["error: virtual server `port` has no `address`: expected `address = VIP DEVICE`"]
+        vec!["error: virtual server `port` has no `address`: expected `address = VIP DEVICE` (the file is incomplete: a director cannot run it)"]
     );
     assert!(r.general.is_empty() && !r.by_field.contains_key("port"));
     let e = save(Page::Global, None, None, &[("primary", "")]);

@@ -441,7 +441,12 @@ pub(super) fn load(app: &App) -> Result<(Loaded, Result<LvsConfig, String>), Str
     let parsed = if loaded.bytes.is_empty() {
         Ok(LvsConfig::default())
     } else {
-        config::parse(&path.display().to_string(), &loaded.bytes)
+        // An incomplete file (no `primary` yet...) loads, so the tool can finish it.
+        let opts = config::Options {
+            resolve: None,
+            allow_incomplete: true,
+        };
+        config::parse_with(&path.display().to_string(), &loaded.bytes, &opts)
             .map(|p| p.config)
             .map_err(|d| d.to_string())
     };

@@ -2,9 +2,11 @@
 //! setter, getter), one table per block. Adding a key is adding a row (and its model field).
 //! Table order is the order the canonical writer uses: the GUI's order, new keys last.
 
+use core::net::IpAddr;
+
 use super::model::{
-    Failover, HeartbeatProtocol, LoadMonitor, LvsConfig, Network, Protocol, RealServer,
-    ServiceKind, VirtualServer,
+    ConflictAction, Failover, HeartbeatProtocol, LoadMonitor, LvsConfig, Network, Protocol,
+    RealServer, ServiceKind, Vip, VirtualServer,
 };
 use super::value::{names, Kind, Named, Value};
 
@@ -26,6 +28,9 @@ pub(crate) struct Key<T: 'static> {
     pub emit: Emit,
     /// Ignored by the original: accepted with a warning.
     pub ignored: bool,
+    /// Read by the original for a feature piranha does not have: accepted with this warning
+    /// (and kept when the file is rewritten).
+    pub unsupported: Option<&'static str>,
     pub doc: &'static str,
     pub set: fn(&mut T, Value),
     /// The current value; `None` when unset (only for keys without a default).
@@ -41,11 +46,22 @@ const MASK: Kind = Kind::Netmask;
 const PORT: Kind = Kind::Port;
 const TEXT: Kind = Kind::Text { quote: true };
 const WORD: Kind = Kind::Text { quote: false };
+const HOST: Kind = Kind::Host;
+
+const SCSI: &str =
+    "shared-SCSI reservation (Piranha's `reserve` tool) is not supported: the key has no effect";
 
 macro_rules! key {
     ($name:literal, $kind:expr, $default:literal, $emit:expr, $doc:literal,
      |$c:ident, $v:ident| $set:expr, |$g:ident| $get:expr) => {
         key!(@ $name, $kind, $default, $emit, false, $doc, |$c, $v| $set, |$g| $get)
+    };
+    (! $name:literal, $kind:expr, $default:literal, $why:expr, $doc:literal,
+     |$c:ident, $v:ident| $set:expr, |$g:ident| $get:expr) => {
+        Key {
+            unsupported: Some($why),
+            ..key!(@ $name, $kind, $default, IfChanged, false, $doc, |$c, $v| $set, |$g| $get)
+        }
     };
     (@ $name:literal, $kind:expr, $default:literal, $emit:expr, $ignored:expr, $doc:literal,
      |$c:ident, $v:ident| $set:expr, |$g:ident| $get:expr) => {
@@ -55,6 +71,7 @@ macro_rules! key {
             default: $default,
             emit: $emit,
             ignored: $ignored,
+            unsupported: None,
             doc: $doc,
             set: |$c, $v| $set,
             get: |$g| $get,
@@ -71,24 +88,72 @@ fn word_of<T: Named>(v: T) -> &'static str {
 fn text(v: &Option<String>) -> Option<Value> {
     v.clone().map(Value::Text)
 }
+/// Set an address key that may hold a host name: the address, or no address and the name.
+fn set_host(ip_slot: &mut Option<IpAddr>, name_slot: &mut Option<String>, v: Value) {
+    match v {
+        Value::Host(name) => {
+            *ip_slot = None;
+            *name_slot = Some(name);
+        }
+        v => {
+            *ip_slot = v.ip();
+            *name_slot = None;
+        }
+    }
+}
+/// The value of such a key: the name as written, else the address.
+fn get_host(ip_slot: Option<IpAddr>, name_slot: &Option<String>) -> Option<Value> {
+    match name_slot {
+        Some(name) => Some(Value::Host(name.clone())),
+        None => ip(ip_slot),
+    }
+}
+/// Set an `IP DEVICE` key that may hold a host name: the address is 0.0.0.0 until resolved.
+fn set_host_dev(slot: &mut Option<Vip>, name_slot: &mut Option<String>, v: Value) {
+    match v {
+        Value::HostDev(name, device) => {
+            *slot = Some(Vip {
+                ip: IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED),
+                device,
+            });
+            *name_slot = Some(name);
+        }
+        v => {
+            *slot = v.vip();
+            *name_slot = None;
+        }
+    }
+}
+fn get_host_dev(slot: &Option<Vip>, name_slot: &Option<String>) -> Option<Value> {
+    match (slot, name_slot) {
+        (Some(vip), Some(name)) => Some(Value::HostDev(name.clone(), vip.device.clone())),
+        (slot, _) => slot.clone().map(Value::Vip),
+    }
+}
 
 /// Global keys (outside any block).
 #[rustfmt::skip]
 pub(crate) static GLOBAL: &[Key<LvsConfig>] = &[
     key!("serial_no", Kind::Uint { max: u64::MAX }, "0", Always, "Incremented by the GUI on every write.",
         |c, v| c.serial_no = v.uint(), |c| Some(Value::Uint(c.serial_no))),
-    key!("primary", IP, "-", Always, "Public IP of the primary router (required).",
-        |c, v| c.primary = v.ip(), |c| ip(c.primary)),
-    key!("primary_private", IP, "-", IfChanged, "The primary's address on a second heartbeat path.",
-        |c, v| c.primary_private = v.ip(), |c| ip(c.primary_private)),
+    key!("primary", HOST, "-", Always, "Public IP (or host name) of the primary router (required).",
+        |c, v| set_host(&mut c.primary, &mut c.host_names.primary, v), |c| get_host(c.primary, &c.host_names.primary)),
+    key!("primary_private", HOST, "-", IfChanged, "The primary's address on a second heartbeat path.",
+        |c, v| set_host(&mut c.primary_private, &mut c.host_names.primary_private, v), |c| get_host(c.primary_private, &c.host_names.primary_private)),
+    key!(! "primary_shared", WORD, "-", SCSI, "The primary's shared-SCSI device (unsupported; kept as written).",
+        |c, v| c.primary_shared = Some(v.text()), |c| text(&c.primary_shared)),
     key!("service", Kind::Word(names::<ServiceKind>), "lvs", Always, "`lvs` (IPVS) or `fos` (failover services).",
         |c, v| c.service = v.word(), |c| Some(Value::Word(word_of(c.service)))),
     key!("backup_active", BOOL, "0", Always, "1 when a backup router runs.",
         |c, v| c.backup_active = v.bool(), |c| Some(Value::Bool(c.backup_active))),
-    key!("backup", IP, "-", IfChanged, "Public IP of the backup router.",
-        |c, v| c.backup = v.ip(), |c| ip(c.backup)),
-    key!("backup_private", IP, "-", IfChanged, "The backup's address on a second heartbeat path.",
-        |c, v| c.backup_private = v.ip(), |c| ip(c.backup_private)),
+    key!("backup", HOST, "-", IfChanged, "Public IP (or host name) of the backup router.",
+        |c, v| set_host(&mut c.backup, &mut c.host_names.backup, v), |c| get_host(c.backup, &c.host_names.backup)),
+    key!("backup_private", HOST, "-", IfChanged, "The backup's address on a second heartbeat path.",
+        |c, v| set_host(&mut c.backup_private, &mut c.host_names.backup_private, v), |c| get_host(c.backup_private, &c.host_names.backup_private)),
+    key!(! "backup_shared", WORD, "-", SCSI, "The backup's shared-SCSI device (unsupported; kept as written).",
+        |c, v| c.backup_shared = Some(v.text()), |c| text(&c.backup_shared)),
+    key!(! "reservation_conflict_action", Kind::Word(names::<ConflictAction>), "-", SCSI, "`nothing` or `preempt` on a shared-SCSI conflict (unsupported; kept).",
+        |c, v| c.reservation_conflict_action = Some(v.word()), |c| c.reservation_conflict_action.map(|a| Value::Word(word_of(a)))),
     key!(@ "heartbeat", WORD, "-", IfChanged, true, "Ignored by the original; kept as written.",
         |c, v| c.heartbeat = Some(v.text()), |c| text(&c.heartbeat)),
     key!("heartbeat_port", PORT, "539", Always, "UDP port of the heartbeats (number or service name).",
@@ -99,16 +164,18 @@ pub(crate) static GLOBAL: &[Key<LvsConfig>] = &[
         |c, v| c.deadtime = v.duration(), |c| Some(Value::Duration(c.deadtime))),
     key!("network", Kind::Word(names::<Network>), "nat", Always, "Forwarding method: direct, nat or tunnel.",
         |c, v| c.network = v.word(), |c| Some(Value::Word(word_of(c.network)))),
-    key!("nat_router", Kind::IpDev, "-", IfChanged, "`IP DEVICE` of the NAT gateway the active router brings up.",
-        |c, v| c.nat_router = v.vip(), |c| c.nat_router.clone().map(Value::Vip)),
+    key!("nat_router", Kind::HostDev, "-", IfChanged, "`IP DEVICE` of the NAT gateway the active router brings up.",
+        |c, v| set_host_dev(&mut c.nat_router, &mut c.host_names.nat_router, v), |c| get_host_dev(&c.nat_router, &c.host_names.nat_router)),
     key!("nat_nmask", MASK, "-", IfChanged, "Netmask of the NAT router address.",
         |c, v| c.nat_nmask = v.ip(), |c| ip(c.nat_nmask)),
     key!(@ "debug_level", WORD, "-", IfChanged, true, "Ignored by the original; kept as written.",
         |c, v| c.debug_level = Some(v.text()), |c| text(&c.debug_level)),
-    key!("monitor_links", BOOL, "0", Always, "A link down on a VIP interface is a fault.",
+    key!("monitor_links", Kind::Flag, "0", Always, "A link down on a VIP interface is a fault (any non-zero number: on).",
         |c, v| c.monitor_links = v.bool(), |c| Some(Value::Bool(c.monitor_links))),
     key!("syncdaemon", BOOL, "0", Always, "Run the IPVS connection sync daemon.",
         |c, v| c.syncdaemon = v.bool(), |c| Some(Value::Bool(c.syncdaemon))),
+    key!(@ "sync", BOOL, "0", IfChanged, true, "Ignored by the original (file sync); kept as written.",
+        |c, v| c.sync = v.bool(), |c| Some(Value::Bool(c.sync))),
     key!("syncd_iface", WORD, "eth0", IfChanged, "Interface of the sync daemon.",
         |c, v| c.syncd_iface = v.text(), |c| Some(Value::Text(c.syncd_iface.clone()))),
     key!("syncd_id", Kind::Uint { max: 255 }, "0", IfChanged, "Sync daemon id (0-255).",
@@ -152,8 +219,8 @@ pub(crate) static GLOBAL: &[Key<LvsConfig>] = &[
 pub(crate) static VIRTUAL: &[Key<VirtualServer>] = &[
     key!("active", BOOL, "0", Always, "1 when the virtual server is installed.",
         |c, v| c.active = v.bool(), |c| Some(Value::Bool(c.active))),
-    key!("address", Kind::IpDev, "-", Always, "`VIP DEVICE` (required; an alias such as eth0:1 is fine).",
-        |c, v| c.address = v.vip(), |c| c.address.clone().map(Value::Vip)),
+    key!("address", Kind::HostDev, "-", Always, "`VIP DEVICE` (required; an alias such as eth0:1 is fine; a host name is resolved at load).",
+        |c, v| set_host_dev(&mut c.address, &mut c.address_name, v), |c| get_host_dev(&c.address, &c.address_name)),
     key!("vip_nmask", MASK, "-", IfChanged, "Netmask of the VIP.",
         |c, v| c.vip_nmask = v.ip(), |c| ip(c.vip_nmask)),
     key!("sorry_server", IP, "-", IfChanged, "Used when no real server is up.",
@@ -174,8 +241,21 @@ pub(crate) static VIRTUAL: &[Key<VirtualServer>] = &[
         |c, v| c.use_regex = v.bool(), |c| Some(Value::Bool(c.use_regex))),
     key!("send_program", TEXT, "-", IfChanged, "External check command; %h host, %p port; needs `expect`.",
         |c, v| c.send_program = Some(v.text()), |c| text(&c.send_program)),
-    key!("load_monitor", Kind::Word(names::<LoadMonitor>), "none", Always, "none, uptime, rup or ruptime.",
-        |c, v| c.load_monitor = v.word(), |c| Some(Value::Word(word_of(c.load_monitor)))),
+    key!("load_monitor", Kind::LoadMonitor, "none", Always, "none, uptime, rup, ruptime, ssh, rsh (any other program: kept, unused).",
+        |c, v| match v {
+            Value::Text(program) => {
+                c.load_monitor = LoadMonitor::None;
+                c.load_monitor_program = Some(program);
+            }
+            v => {
+                c.load_monitor = v.word();
+                c.load_monitor_program = None;
+            }
+        },
+        |c| Some(match &c.load_monitor_program {
+            Some(p) => Value::Text(p.clone()),
+            None => Value::Word(word_of(c.load_monitor)),
+        })),
     key!("scheduler", Kind::Scheduler, "wlc", Always, "rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh twos.",
         |c, v| c.scheduler = v.scheduler(), |c| Some(Value::Scheduler(c.scheduler))),
     key!("protocol", Kind::Word(names::<Protocol>), "tcp", Always, "tcp or udp.",
@@ -190,13 +270,24 @@ pub(crate) static VIRTUAL: &[Key<VirtualServer>] = &[
         |c, v| c.retries = v.u32(), |c| Some(Value::Uint(c.retries.into()))),
     key!("scheduler_flags", Kind::Flags, "-", IfChanged, "(new) Comma list: sh-fallback, sh-port (sh), mh-fallback, mh-port (mh).",
         |c, v| c.scheduler_flags = v.flags(), |c| (!c.scheduler_flags.is_empty()).then(|| Value::Flags(c.scheduler_flags.clone()))),
+    key!(! "client_monitor", WORD, "-", "piranha's health checks are built in: the program is not run", "The original's health checker program (/usr/sbin/nanny); kept, not run.",
+        |c, v| c.client_monitor = Some(v.text()), |c| text(&c.client_monitor)),
+    key!(@ "start_cmd", TEXT, "-", IfChanged, true, "Used by the original only in `failover` blocks; kept as written.",
+        |c, v| c.start_cmd = Some(v.text()), |c| text(&c.start_cmd)),
+    key!(@ "stop_cmd", TEXT, "-", IfChanged, true, "Used by the original only in `failover` blocks; kept as written.",
+        |c, v| c.stop_cmd = Some(v.text()), |c| text(&c.stop_cmd)),
+    key!(@ "master", HOST, "-", IfChanged, true, "The original's failover-service master host; kept as written.",
+        |c, v| c.master = Some(match v { Value::Host(n) => n, v => v.ip().map(|i| i.to_string()).unwrap_or_default() }),
+        |c| c.master.clone().map(Value::Host)),
+    key!(@ "dirs", Kind::List, "-", IfChanged, true, "`[ dir dir ]`: the original's failover-service directories; kept as written.",
+        |c, v| c.dirs = v.list(), |c| (!c.dirs.is_empty()).then(|| Value::List(c.dirs.clone()))),
 ];
 
 /// Keys of `server NAME { }`.
 #[rustfmt::skip]
 pub(crate) static SERVER: &[Key<RealServer>] = &[
-    key!("address", IP, "-", Always, "Address of the real server (required).",
-        |c, v| c.address = v.ip(), |c| ip(c.address)),
+    key!("address", HOST, "-", Always, "Address (or host name) of the real server (required).",
+        |c, v| set_host(&mut c.address, &mut c.address_name, v), |c| get_host(c.address, &c.address_name)),
     key!("active", BOOL, "0", Always, "1 when the real server takes part.",
         |c, v| c.active = v.bool(), |c| Some(Value::Bool(c.active))),
     key!("port", PORT, "the virtual server's", IfChanged, "Port on the real server (number or service name).",
@@ -210,8 +301,8 @@ pub(crate) static SERVER: &[Key<RealServer>] = &[
 pub(crate) static FAILOVER: &[Key<Failover>] = &[
     key!("active", BOOL, "0", Always, "1 when the service is managed.",
         |c, v| c.active = v.bool(), |c| Some(Value::Bool(c.active))),
-    key!("address", Kind::IpDev, "-", Always, "`IP DEVICE` of the service.",
-        |c, v| c.address = v.vip(), |c| c.address.clone().map(Value::Vip)),
+    key!("address", Kind::HostDev, "-", Always, "`IP DEVICE` of the service (a host name is resolved at load).",
+        |c, v| set_host_dev(&mut c.address, &mut c.address_name, v), |c| get_host_dev(&c.address, &c.address_name)),
     key!("port", PORT, "0", Always, "Port checked (number or service name).",
         |c, v| c.port = v.u16(), |c| Some(Value::Uint(c.port.into()))),
     key!("send", TEXT, "-", IfChanged, "What the check sends.",

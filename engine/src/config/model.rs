@@ -22,6 +22,9 @@ pub struct LvsConfig {
     pub primary: Option<IpAddr>,
     /// `primary_private`: the primary's address on the second heartbeat path [none].
     pub primary_private: Option<IpAddr>,
+    /// `primary_shared`: the primary's shared-SCSI device (Piranha's SCSI reservation; unused
+    /// here, kept as written) [none].
+    pub primary_shared: Option<String>,
     /// `service`: `lvs` or `fos` [lvs].
     pub service: ServiceKind,
     /// `backup_active`: 1 when a backup router runs [0: no heartbeats, a backup node exits].
@@ -30,6 +33,16 @@ pub struct LvsConfig {
     pub backup: Option<IpAddr>,
     /// `backup_private`: the backup's address on the second heartbeat path [none].
     pub backup_private: Option<IpAddr>,
+    /// `backup_shared`: the backup's shared-SCSI device (unused here, kept as written) [none].
+    pub backup_shared: Option<String>,
+    /// `reservation_conflict_action`: `nothing` or `preempt` (shared SCSI; unused here) [none].
+    pub reservation_conflict_action: Option<ConflictAction>,
+    /// `sync`: Piranha's file-sync flag (parsed and unused by the original too) [0].
+    pub sync: bool,
+    /// Host names written where the global addresses go (`primary = lvs1.example.com`): kept
+    /// as written so the file round-trips; the CLI/daemon resolves them at load
+    /// ([`parse_with`](super::parse_with)), never the engine.
+    pub host_names: HostNames,
     /// `heartbeat`: parsed and ignored by the original (kept verbatim so the file round-trips).
     pub heartbeat: Option<String>,
     /// `heartbeat_port`: UDP port of the heartbeats [539].
@@ -116,10 +129,15 @@ impl Default for LvsConfig {
             serial_no: 0,
             primary: None,
             primary_private: None,
+            primary_shared: None,
             service: ServiceKind::Lvs,
             backup_active: false,
             backup: None,
             backup_private: None,
+            backup_shared: None,
+            reservation_conflict_action: None,
+            sync: false,
+            host_names: HostNames::default(),
             heartbeat: None,
             heartbeat_port: 539,
             keepalive: Duration::from_secs(2),
@@ -184,8 +202,11 @@ pub struct VirtualServer {
     pub name: String,
     /// `active`: 1 when the service is installed [0].
     pub active: bool,
-    /// `address = VIP DEVICE` (required).
+    /// `address = VIP DEVICE` (required). With a host name (`address = www eth0:1`) the
+    /// address is `0.0.0.0` until resolved at load; see `address_name`.
     pub address: Option<Vip>,
+    /// The host name written instead of the VIP, if any (kept for the writer).
+    pub address_name: Option<String>,
     /// `vip_nmask`: netmask of the VIP [none].
     pub vip_nmask: Option<IpAddr>,
     /// `sorry_server`: used when no real server is up [none].
@@ -209,6 +230,9 @@ pub struct VirtualServer {
     pub send_program: Option<String>,
     /// `load_monitor` [none].
     pub load_monitor: LoadMonitor,
+    /// `load_monitor` set to a program piranha does not know (`load_monitor = mycmd`): kept
+    /// as written, and no load is monitored; `load_monitor` is then `None`.
+    pub load_monitor_program: Option<String>,
     /// `scheduler` [wlc].
     pub scheduler: Algorithm,
     /// `protocol` [tcp].
@@ -225,6 +249,17 @@ pub struct VirtualServer {
     pub retries: u32,
     /// `scheduler_flags` (new): `sh-fallback`, `sh-port`, `mh-fallback`, `mh-port` [none].
     pub scheduler_flags: BTreeSet<SchedulerFlag>,
+    /// `client_monitor`: the health checker program of the original (`/usr/sbin/nanny`);
+    /// piranha's checks are built in, so it is kept as written and unused [none].
+    pub client_monitor: Option<String>,
+    /// `start_cmd`: used by the original only in `failover` blocks; kept as written [none].
+    pub start_cmd: Option<String>,
+    /// `stop_cmd`: likewise [none].
+    pub stop_cmd: Option<String>,
+    /// `master`: the original's failover-service master host, kept as written [none].
+    pub master: Option<String>,
+    /// `dirs = [ a b ]`: the original's failover-service directories, kept as written [none].
+    pub dirs: Vec<String>,
     /// The `server NAME { }` blocks, in file order.
     pub servers: Vec<RealServer>,
     /// Comments before the block (`header`), before each key, and before the closing `}`.
@@ -239,6 +274,7 @@ impl VirtualServer {
             name: name.into(),
             active: false,
             address: None,
+            address_name: None,
             vip_nmask: None,
             sorry_server: None,
             fwmark: None,
@@ -250,6 +286,7 @@ impl VirtualServer {
             use_regex: false,
             send_program: None,
             load_monitor: LoadMonitor::None,
+            load_monitor_program: None,
             scheduler: Algorithm::Wlc,
             protocol: Protocol::Tcp,
             timeout: Duration::from_secs(10),
@@ -257,6 +294,11 @@ impl VirtualServer {
             quiesce_server: false,
             retries: 0,
             scheduler_flags: BTreeSet::new(),
+            client_monitor: None,
+            start_cmd: None,
+            stop_cmd: None,
+            master: None,
+            dirs: Vec::new(),
             servers: Vec::new(),
             comments: Comments::default(),
         }
@@ -268,8 +310,10 @@ impl VirtualServer {
 pub struct RealServer {
     /// The block's name.
     pub name: String,
-    /// `address` (required).
+    /// `address` (required); `None` while a host name is unresolved (see `address_name`).
     pub address: Option<IpAddr>,
+    /// The host name written instead of the address, if any (kept for the writer).
+    pub address_name: Option<String>,
     /// `active`: 1 when the server takes part [0].
     pub active: bool,
     /// `weight` [1].
@@ -287,6 +331,7 @@ impl RealServer {
         RealServer {
             name: name.into(),
             address: None,
+            address_name: None,
             active: false,
             weight: 1,
             port: None,
@@ -305,8 +350,10 @@ impl RealServer {
 pub struct Failover {
     /// The block's name.
     pub name: String,
-    /// `address = IP DEVICE` of the service [none].
+    /// `address = IP DEVICE` of the service [none]; `0.0.0.0` while a host name is unresolved.
     pub address: Option<Vip>,
+    /// The host name written instead of the address, if any (kept for the writer).
+    pub address_name: Option<String>,
     /// `active` [0].
     pub active: bool,
     /// `port` [0].
@@ -326,6 +373,13 @@ pub struct Failover {
     pub start_cmd: Option<String>,
     /// `stop_cmd`: stops it on giveup [none].
     pub stop_cmd: Option<String>,
+    /// The keys of a `virtual` block the original also read in a `failover` block
+    /// (`reentry`, `vip_nmask`, `scheduler`...): unused in FOS mode, kept as written, by key
+    /// name, each value in its canonical form.
+    pub extra: BTreeMap<String, String>,
+    /// `server NAME { }` blocks inside the failover block: the original parsed them there;
+    /// unused in FOS mode, kept as written.
+    pub servers: Vec<RealServer>,
     /// Comments before the block, before each key, and before the closing `}`.
     #[serde(skip)]
     pub comments: Comments,
@@ -337,6 +391,7 @@ impl Failover {
         Failover {
             name: name.into(),
             address: None,
+            address_name: None,
             active: false,
             port: 0,
             send: None,
@@ -346,9 +401,37 @@ impl Failover {
             timeout: Duration::from_secs(10),
             start_cmd: None,
             stop_cmd: None,
+            extra: BTreeMap::new(),
+            servers: Vec::new(),
             comments: Comments::default(),
         }
     }
+}
+
+/// Host names written where an address of the global block goes, as written (`None`: the
+/// key holds a literal address or is absent).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct HostNames {
+    /// `primary`.
+    pub primary: Option<String>,
+    /// `primary_private`.
+    pub primary_private: Option<String>,
+    /// `backup`.
+    pub backup: Option<String>,
+    /// `backup_private`.
+    pub backup_private: Option<String>,
+    /// `nat_router` (its address is `0.0.0.0` until resolved).
+    pub nat_router: Option<String>,
+}
+
+/// `reservation_conflict_action`: what the original did on a shared-SCSI reservation conflict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConflictAction {
+    /// Keep running.
+    Nothing,
+    /// Preempt the other node's reservation.
+    Preempt,
 }
 
 /// An address brought up on a device: `address = 192.168.26.10 eth0:1` (also `nat_router`).
@@ -394,6 +477,11 @@ pub enum LoadMonitor {
     Rup,
     /// `ruptime`.
     Ruptime,
+    /// `ssh HOST uptime` (the original's nanny ran `ssh` itself; piranha runs
+    /// `rsh_command HOST uptime`, so set `rsh_command = ssh`).
+    Ssh,
+    /// `rsh HOST uptime` (likewise through `rsh_command`).
+    Rsh,
 }
 
 /// `heartbeat_protocol`: the heartbeat wire format.

@@ -8,7 +8,8 @@ use super::lex::{self, Line, Token};
 use super::model::{Comments, Failover, LvsConfig, RealServer, VirtualServer};
 use super::target::{Pick, Target};
 use super::validate::Place;
-use super::value::parse_value;
+use super::value::{parse_value, Kind};
+use super::write::fmt_value;
 
 /// At most this many diagnostics are collected; then one more says so and parsing goes on
 /// silently (bounded output on garbage input).
@@ -44,6 +45,8 @@ enum Open {
     Virtual(usize),
     Server(usize, usize),
     Failover(usize),
+    /// A `server` block inside a `failover` block.
+    FailoverServer(usize, usize),
     /// A block in the wrong place: its content is skipped.
     Skip,
 }
@@ -89,11 +92,16 @@ pub(crate) fn parse_source(file: &str, src: &[u8]) -> (LvsConfig, Spans, Vec<Dia
     }
     let eof = Pos::new(last_line.saturating_add(1), 1);
     while let Some(frame) = p.stack.pop() {
+        // The original closed every open block at the end of the file, silently.
         let msg = format!(
-            "expected `}}` to close `{}` opened at {}:{} before the end of the file",
+            "`{}` opened at {}:{} is not closed with `}}`: it ends with the file (as in the original)",
             frame.what, file, frame.pos
         );
-        p.error(eof, msg);
+        if frame.open == Open::Skip {
+            p.error(eof, msg);
+        } else {
+            p.warning(eof, msg);
+        }
     }
     p.cfg.comments.end.append(&mut p.pending);
     (p.cfg, p.spans, p.diags)
@@ -186,6 +194,9 @@ impl Parser<'_> {
             Open::Virtual(v) => &mut self.cfg.virtuals.get_mut(v)?.comments,
             Open::Server(v, s) => &mut self.cfg.virtuals.get_mut(v)?.servers.get_mut(s)?.comments,
             Open::Failover(f) => &mut self.cfg.failovers.get_mut(f)?.comments,
+            Open::FailoverServer(f, s) => {
+                &mut self.cfg.failovers.get_mut(f)?.servers.get_mut(s)?.comments
+            }
             Open::Skip => return None,
         })
     }
@@ -193,7 +204,10 @@ impl Parser<'_> {
     /// Close every open block that may not contain a `kind` block, reporting each.
     fn unwind_for(&mut self, kind: &str, at: Pos) {
         while let Some(top) = self.stack.last() {
-            let fits = matches!((kind, top.open), ("server", Open::Virtual(_)));
+            let fits = matches!(
+                (kind, top.open),
+                ("server", Open::Virtual(_) | Open::Failover(_))
+            );
             if fits || top.open == Open::Skip {
                 break;
             }
@@ -329,6 +343,19 @@ impl Parser<'_> {
                     });
                     Open::Server(v, vs.servers.len() - 1)
                 }
+                Some(Open::Failover(f)) => {
+                    let fo = &mut self.cfg.failovers[f];
+                    let mut s = RealServer::new(name.text.clone());
+                    s.comments.header = comments;
+                    fo.servers.push(s);
+                    let index = fo.servers.len() - 1;
+                    self.spans.failovers[f].servers.push(BlockSpan {
+                        header: name.pos,
+                        ..BlockSpan::default()
+                    });
+                    self.warning(kw.pos, "a `server` block has no effect in a `failover` block (kept when the file is rewritten; the original read it there too)");
+                    Open::FailoverServer(f, index)
+                }
                 _ => {
                     self.error(kw.pos, "`server` outside a `virtual` block: a real server belongs inside `virtual NAME { }`");
                     Open::Skip
@@ -355,6 +382,15 @@ impl Parser<'_> {
             None => self.apply(keys::GLOBAL, Target::Global, line, text),
             Some(Open::Virtual(v)) => self.apply(keys::VIRTUAL, Target::Virtual(v), line, text),
             Some(Open::Server(v, s)) => self.apply(keys::SERVER, Target::Server(v, s), line, text),
+            Some(Open::FailoverServer(f, s)) => {
+                self.apply(keys::SERVER, Target::FailoverServer(f, s), line, text)
+            }
+            Some(Open::Failover(f))
+                if keys::find(keys::FAILOVER, &key.text).is_none()
+                    && keys::find(keys::VIRTUAL, &key.text).is_some() =>
+            {
+                self.failover_extra(f, line, text);
+            }
             Some(Open::Failover(f)) => self.apply(keys::FAILOVER, Target::Failover(f), line, text),
         }
     }
@@ -425,15 +461,7 @@ impl Parser<'_> {
         let Some((spans, target)) = target.resolve::<T>(&mut self.cfg, &mut self.spans) else {
             return;
         };
-        if let Some(first) = spans.get(key.name) {
-            let msg = format!(
-                "duplicate key `{}`: already set at {file}:{}",
-                key.name, first.key
-            );
-            self.error(key_tok.pos, msg);
-            return;
-        }
-        spans.insert(key.name, span);
+        let again = spans.insert(key.name, span);
         if let Some(value) = value {
             (key.set)(target, value);
         }
@@ -444,6 +472,29 @@ impl Parser<'_> {
                 .or_default()
                 .extend(comments);
         }
+        if let Some(first) = again {
+            let msg = format!(
+                "`{}` is set again: this value replaces the one at {file}:{} (the last one wins, as in the original)",
+                key.name, first.key
+            );
+            self.warning(key_tok.pos, msg);
+        }
+        if let (Kind::Flag, Some(v)) = (key.kind, values.first()) {
+            if values.len() == 1 && v.text != "0" && v.text != "1" {
+                let msg = format!(
+                    "`{} = {}` is taken as 1 (on): any non-zero number is, as in the original",
+                    key.name, v.text
+                );
+                self.warning(v.pos, msg);
+            }
+        }
+        if let Some(why) = key.unsupported {
+            let msg = format!(
+                "`{}` is accepted and kept when the file is rewritten, but {why}",
+                key.name
+            );
+            self.warning(key_tok.pos, msg);
+        }
         if key.ignored {
             let msg = format!(
                 "`{}` is ignored, as by the original Piranha (kept when the file is rewritten)",
@@ -451,6 +502,75 @@ impl Parser<'_> {
             );
             self.warning(key_tok.pos, msg);
         }
+    }
+}
+
+impl Parser<'_> {
+    /// A `virtual` key in a `failover` block: the original read every virtual key there.
+    /// Checked as in a virtual block, kept (canonical text) and unused.
+    fn failover_extra(&mut self, f: usize, line: &Line, text: &str) {
+        let toks = &line.tokens;
+        let key_tok = &toks[0];
+        let Some(key) = keys::find(keys::VIRTUAL, &key_tok.text) else {
+            return;
+        };
+        let place = Target::Failover(f).place(key.name);
+        let Some(eq) = toks.get(1).filter(|t| t.punct && t.text == "=") else {
+            let at = toks.get(1).map_or(end_of(key_tok), |t| t.pos);
+            self.error(at, format!("expected `= VALUE` after `{}`", key.name));
+            return;
+        };
+        let values = &toks[2..];
+        if values.is_empty() {
+            self.warning(
+                end_of(eq),
+                format!("`{}` has no value: it stays unset", key.name),
+            );
+            return;
+        }
+        let value = match parse_value(key.kind, values, text) {
+            Ok(v) => v,
+            Err((i, msg)) => {
+                let at = values.get(i).map_or(values[0].pos, |t| t.pos);
+                self.error(at, format!("{}: {msg}", key.name));
+                self.spans.rejected.push(place);
+                return;
+            }
+        };
+        let span = KeySpan {
+            key: key_tok.pos,
+            value: values[0].pos,
+        };
+        let comments = self.take_comments(line);
+        let file = self.file;
+        let (Some(block), Some(fo)) = (
+            self.spans.failovers.get_mut(f),
+            self.cfg.failovers.get_mut(f),
+        ) else {
+            return;
+        };
+        let again = block.keys.insert(key.name, span);
+        fo.extra
+            .insert(key.name.to_string(), fmt_value(key.kind, &value));
+        if !comments.is_empty() {
+            fo.comments
+                .keys
+                .entry(key.name.to_string())
+                .or_default()
+                .extend(comments);
+        }
+        if let Some(first) = again {
+            let msg = format!(
+                "`{}` is set again: this value replaces the one at {file}:{} (the last one wins, as in the original)",
+                key.name, first.key
+            );
+            self.warning(key_tok.pos, msg);
+        }
+        let msg = format!(
+            "`{}` has no effect in a `failover` block (kept when the file is rewritten; the original read it there too)",
+            key.name
+        );
+        self.warning(key_tok.pos, msg);
     }
 }
 

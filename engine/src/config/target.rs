@@ -14,6 +14,8 @@ pub(crate) enum Target {
     Virtual(usize),
     Server(usize, usize),
     Failover(usize),
+    /// A `server` block inside a `failover` block.
+    FailoverServer(usize, usize),
 }
 
 impl Target {
@@ -28,6 +30,8 @@ impl Target {
                 key,
             },
             Target::Failover(index) => Place::Failover { index, key },
+            // Not validated (unused): problems are reported on the failover block.
+            Target::FailoverServer(index, _) => Place::Failover { index, key: None },
         }
     }
 
@@ -35,7 +39,7 @@ impl Target {
         match self {
             Target::Global => "global",
             Target::Virtual(_) => "virtual",
-            Target::Server(..) => "server",
+            Target::Server(..) | Target::FailoverServer(..) => "server",
             Target::Failover(_) => "failover",
         }
     }
@@ -95,11 +99,20 @@ impl Pick for RealServer {
         cfg: &'a mut LvsConfig,
         spans: &'a mut Spans,
     ) -> Option<(&'a mut BTreeMap<&'static str, KeySpan>, &'a mut Self)> {
-        let Target::Server(v, s) = at else {
-            return None;
-        };
-        let span = spans.virtuals.get_mut(v)?.servers.get_mut(s)?;
-        Some((&mut span.keys, cfg.virtuals.get_mut(v)?.servers.get_mut(s)?))
+        match at {
+            Target::Server(v, s) => {
+                let span = spans.virtuals.get_mut(v)?.servers.get_mut(s)?;
+                Some((&mut span.keys, cfg.virtuals.get_mut(v)?.servers.get_mut(s)?))
+            }
+            Target::FailoverServer(f, s) => {
+                let span = spans.failovers.get_mut(f)?.servers.get_mut(s)?;
+                Some((
+                    &mut span.keys,
+                    cfg.failovers.get_mut(f)?.servers.get_mut(s)?,
+                ))
+            }
+            _ => None,
+        }
     }
     fn comments(&mut self) -> &mut Comments {
         &mut self.comments

@@ -288,7 +288,7 @@ fn unknown_key_suggests() {
 fn bad_values() {
     assert_eq!(
         error("backup = 10.0.0.256\n"),
-        "t.cf:2:10: error: backup: expected an IPv4 or IPv6 address, found `10.0.0.256`"
+        "t.cf:2:10: error: backup: expected an IPv4 or IPv6 address (or a host name), found `10.0.0.256`"
     );
     assert_eq!(
         error("heartbeat_port = 65536\n"),
@@ -317,7 +317,7 @@ fn bad_values() {
     );
     assert_eq!(error("serial_no = 08\n"), "t.cf:2:13: error: serial_no: expected an octal number (a leading 0 means octal, as in the original), found `08`");
     assert_eq!(error("nat_nmask = 255.0.255.0\n"), "t.cf:2:13: error: nat_nmask: `255.0.255.0` is not a netmask: its one bits must be contiguous");
-    assert_eq!(error("backup = 10.0.0.2 10.0.0.3\n"), "t.cf:2:19: error: backup: unexpected `10.0.0.3` after the value: expected an IP address (quote a value that contains blanks)");
+    assert_eq!(error("backup = 10.0.0.2 10.0.0.3\n"), "t.cf:2:19: error: backup: unexpected `10.0.0.3` after the value: expected an IP address or a host name (quote a value that contains blanks)");
 }
 
 #[test]
@@ -351,9 +351,11 @@ fn statement_syntax() {
 
 #[test]
 fn blocks() {
+    // The original closed an open block at the end of the file: a warning.
+    let d = diags(&format!("{HEAD}virtual v {{\n address = 10.0.0.10 eth0\n"));
     assert_eq!(
-        error("virtual v {\n address = 10.0.0.10 eth0\n"),
-        "t.cf:4:1: error: expected `}` to close `virtual v` opened at t.cf:2:1 before the end of the file"
+        d,
+        ["t.cf:4:1: warning: `virtual v` opened at t.cf:2:1 is not closed with `}`: it ends with the file (as in the original)"]
     );
     assert_eq!(
         error("server s {\n address = 10.0.0.1\n}\n"),
@@ -389,9 +391,16 @@ fn duplicates() {
         error("virtual a {\n address = 10.0.0.10 eth0\n server s {\n  address = 10.1.0.1\n }\n server s {\n  address = 10.1.0.2\n }\n}\n"),
         "t.cf:7:9: error: duplicate real server name `s` in `virtual a`: first defined at t.cf:4:9"
     );
+    // A repeated key: the last one wins, as in the original, with a warning naming both.
+    let p = parse(
+        "t.cf",
+        format!("{HEAD}keepalive = 1\nkeepalive = 2\ndeadtime = 9\n").as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(p.config.keepalive, Duration::from_secs(2));
     assert_eq!(
-        error("keepalive = 1\nkeepalive = 2\n"),
-        "t.cf:3:1: error: duplicate key `keepalive`: already set at t.cf:2:1"
+        p.warnings[0].to_string(),
+        "t.cf:3:1: warning: `keepalive` is set again: this value replaces the one at t.cf:2:1 (the last one wins, as in the original)"
     );
     assert_eq!(
         error("virtual a {\n active = 1\n address = 10.0.0.10 eth0\n}\nvirtual b {\n active = 1\n address = 10.0.0.10 eth0\n}\n"),
@@ -404,11 +413,11 @@ fn missing_things() {
     let d = diags("keepalive = 6\ndeadtime = 18\n");
     assert_eq!(
         d,
-        ["t.cf:1:1: error: `primary` is required: the public IP address of the primary router"]
+        ["t.cf:1:1: error: `primary` is required: the public IP address of the primary router (the file is incomplete: a director cannot run it)"]
     );
     assert_eq!(
         error("virtual web {\n port = 80\n}\n"),
-        "t.cf:2:9: error: virtual server `web` has no `address`: expected `address = VIP DEVICE`"
+        "t.cf:2:9: error: virtual server `web` has no `address`: expected `address = VIP DEVICE` (the file is incomplete: a director cannot run it)"
     );
     assert_eq!(
         error("virtual web {\n address = 10.0.0.10\n}\n"),
@@ -416,20 +425,25 @@ fn missing_things() {
     );
     assert_eq!(
         error("virtual v {\n address = 10.0.0.10 eth0\n server s {\n  weight = 1\n }\n}\n"),
-        "t.cf:4:9: error: real server `s` has no `address`: expected `address = IP`"
+        "t.cf:4:9: error: real server `s` has no `address`: expected `address = IP` (the file is incomplete: a director cannot run it)"
     );
 }
 
 #[test]
 fn validation() {
+    // Piranha ran these: warnings that say what happens.
+    let w = |src: &str| -> Vec<String> {
+        let p = parse("t.cf", format!("{HEAD}{src}").as_bytes()).unwrap();
+        p.warnings.iter().map(|d| d.to_string()).collect()
+    };
     assert_eq!(
-        error("keepalive = 6\ndeadtime = 6\n"),
-        "t.cf:3:12: error: deadtime (6) must be greater than keepalive (6): the partner would be declared dead between two heartbeats"
+        w("keepalive = 6\ndeadtime = 6\n"),
+        ["t.cf:3:12: warning: deadtime (6) is not greater than keepalive (6): a partner that is alive is declared dead between two of its heartbeats, and the backup takes over while the primary still serves (Piranha ran such files too); make deadtime several keepalives"]
     );
     let v = "virtual v {\n address = 10.0.0.10 eth0\n";
     assert_eq!(
-        error(&format!("{v} timeout = 10\n reentry = 9.5\n}}\n")),
-        "t.cf:5:12: error: reentry (9.5) must be at least timeout (10): readmission counts reentry / timeout successful checks"
+        w(&format!("{v} timeout = 10\n reentry = 9.5\n}}\n")),
+        ["t.cf:5:12: warning: reentry (9.5) is less than timeout (10): a failed real server is readmitted after its first successful check (Piranha ran such files too)"]
     );
     assert_eq!(
         error(&format!("{v} send_program = /bin/check %h\n}}\n")),
@@ -454,7 +468,7 @@ fn validation() {
         "t.cf:5:13: error: real server fd00::1 and VIP 10.0.0.10 are of different IP families: only network = tunnel allows that"
     );
     // Rejected statements are not reported a second time by validation.
-    assert_eq!(diags("primary = nowhere\n").len(), 1);
+    assert_eq!(diags("primary = 10.0.0\n").len(), 1);
 }
 
 #[test]
@@ -470,10 +484,12 @@ fn an_empty_value_keeps_the_default_with_a_warning() {
             "t.cf:3:8: warning: `backup` has no value: it stays unset",
         ]
     );
-    // Still a statement: a second one is a duplicate.
-    assert_eq!(
-        error("keepalive =\nkeepalive = 1\n"),
-        "t.cf:3:1: error: duplicate key `keepalive`: already set at t.cf:2:1"
+    // Still a statement: a second one replaces it.
+    let p = parse("t.cf", b"primary = 10.0.0.1\nkeepalive =\nkeepalive = 1\n").unwrap();
+    assert!(
+        p.warnings[1].message.contains("is set again"),
+        "{:?}",
+        p.warnings
     );
 }
 
@@ -503,7 +519,7 @@ fn invalid_utf8_is_a_positioned_error() {
 fn all_errors_are_reported_in_order() {
     let e = parse(
         "t.cf",
-        b"primary = x\nkeepalive = y\nvirtual v {\n port = 99999\n",
+        b"primary = x!\nkeepalive = y\nvirtual v {\n port = 99999\n}\n",
     )
     .unwrap_err();
     let lines: Vec<_> = e
@@ -511,10 +527,7 @@ fn all_errors_are_reported_in_order() {
         .lines()
         .map(|l| l.split(": error").next().unwrap().to_string())
         .collect();
-    assert_eq!(
-        lines,
-        ["t.cf:1:11", "t.cf:2:13", "t.cf:3:9", "t.cf:4:9", "t.cf:5:1"]
-    );
+    assert_eq!(lines, ["t.cf:1:11", "t.cf:2:13", "t.cf:3:9", "t.cf:4:9"]);
 }
 
 #[test]
@@ -587,4 +600,224 @@ fn the_reference_example_parses() {
     assert_eq!(p.config.virtuals.len(), 2);
     assert_eq!(p.config.real_server_count(), 5);
     assert_eq!(format(&p.config), src, "the example is in canonical form");
+}
+
+// ---- what the original's lvsconfig.c accepts ----
+
+#[test]
+fn keys_of_the_original_are_accepted_and_round_trip() {
+    let src = "primary_shared = /dev/sdb1\nbackup_shared = /dev/sdb1\nreservation_conflict_action = preempt\nsync = 0x1\nmonitor_links = 2\n\
+               virtual v {\n address = 10.0.0.10 eth0\n client_monitor = /usr/sbin/nanny\n start_cmd = \"/etc/init.d/httpd start\"\n stop_cmd = /bin/true\n master = lvs1\n dirs = [ /var/www /etc/httpd ]\n load_monitor = ssh\n}\n";
+    let c = ok(src);
+    assert_eq!(c.primary_shared.as_deref(), Some("/dev/sdb1"));
+    assert_eq!(c.reservation_conflict_action, Some(ConflictAction::Preempt));
+    assert!(c.sync && c.monitor_links);
+    let v = &c.virtuals[0];
+    assert_eq!(v.client_monitor.as_deref(), Some("/usr/sbin/nanny"));
+    assert_eq!(v.start_cmd.as_deref(), Some("/etc/init.d/httpd start"));
+    assert_eq!(v.master.as_deref(), Some("lvs1"));
+    assert_eq!(v.dirs, ["/var/www", "/etc/httpd"]);
+    assert_eq!(v.load_monitor, LoadMonitor::Ssh);
+    let text = format(&c);
+    for k in [
+        "primary_shared",
+        "reservation_conflict_action = preempt",
+        "sync = 1",
+        "dirs = [ /var/www /etc/httpd ]",
+        "master = lvs1",
+    ] {
+        assert!(text.contains(k), "{k}\n{text}");
+    }
+    assert_eq!(parse("t.cf", text.as_bytes()).unwrap().config, c);
+    let p = parse("t.cf", format!("{HEAD}{src}").as_bytes()).unwrap();
+    let w: Vec<_> = p.warnings.iter().map(|d| d.message.clone()).collect();
+    assert!(
+        w.iter()
+            .any(|m| m.contains("`monitor_links = 2` is taken as 1")),
+        "{w:#?}"
+    );
+    assert!(
+        w.iter().any(|m| m.contains("set `rsh_command = ssh`")),
+        "{w:#?}"
+    );
+    assert!(
+        w.iter()
+            .any(|m| m.starts_with("`primary_shared` is accepted")),
+        "{w:#?}"
+    );
+    // Still refused as by the original.
+    assert!(
+        error("reservation_conflict_action = maybe\n").contains("expected one of nothing preempt")
+    );
+    assert!(
+        error("virtual v {\n address = 10.0.0.10 eth0\n dirs = /var/www\n}\n")
+            .contains("expected a list")
+    );
+}
+
+#[test]
+fn any_load_monitor_word_is_kept() {
+    let v = virt(" load_monitor = /usr/local/bin/getload\n");
+    assert_eq!(v.load_monitor, LoadMonitor::None);
+    assert_eq!(
+        v.load_monitor_program.as_deref(),
+        Some("/usr/local/bin/getload")
+    );
+    let mut c = ok("");
+    c.virtuals.push(v);
+    let text = format(&c);
+    assert!(
+        text.contains("load_monitor = /usr/local/bin/getload\n"),
+        "{text}"
+    );
+    assert_eq!(parse("t.cf", text.as_bytes()).unwrap().config, c);
+}
+
+#[test]
+fn failover_blocks_take_every_virtual_key() {
+    let src = "service = fos\nfailover ftp {\n active = 1\n address = 10.0.0.20 eth0:2\n vip_nmask = 255.255.255.0\n reentry = 60\n scheduler = rr\n port = 21\n}\n";
+    let p = parse("t.cf", format!("{HEAD}{src}").as_bytes()).unwrap();
+    let f = &p.config.failovers[0];
+    assert_eq!(
+        f.extra.get("vip_nmask").map(String::as_str),
+        Some("255.255.255.0")
+    );
+    assert_eq!(f.extra.get("reentry").map(String::as_str), Some("60"));
+    assert!(p.warnings.iter().any(|d| d
+        .message
+        .starts_with("`reentry` has no effect in a `failover` block")));
+    let text = format(&p.config);
+    assert!(
+        text.contains("     vip_nmask = 255.255.255.0\n     scheduler = rr\n     reentry = 60\n"),
+        "{text}"
+    );
+    let back = parse("t.cf", text.as_bytes()).unwrap().config;
+    assert_eq!(back, p.config);
+    assert_eq!(format(&back), text);
+    // With service = lvs too, and values are still checked.
+    assert!(error("failover f {\n reentry = soon\n}\n").contains("reentry: expected seconds"));
+}
+
+#[test]
+fn host_names_are_kept_and_resolved_only_when_asked() {
+    let src = b"primary = lvs1.example.com\nbackup = lvs2\nbackup_active = 1\nvirtual v {\n active = 1\n address = www.example.com eth0:1\n server s {\n  address = web1\n  active = 1\n }\n}\n";
+    let p = parse("t.cf", src).unwrap();
+    assert_eq!(p.config.primary, None);
+    assert_eq!(
+        p.config.host_names.primary.as_deref(),
+        Some("lvs1.example.com")
+    );
+    assert_eq!(p.config.unresolved_host_names().len(), 4);
+    let text = format(&p.config);
+    assert!(
+        text.contains("primary = lvs1.example.com\n")
+            && text.contains("address = www.example.com eth0:1\n")
+            && text.contains("address = web1\n"),
+        "{text}"
+    );
+    let table = |n: &str| -> Result<IpAddr, String> {
+        match n {
+            "lvs1.example.com" => Ok(ip("192.168.0.1")),
+            "lvs2" => Ok(ip("192.168.0.2")),
+            "www.example.com" => Ok(ip("192.168.0.10")),
+            "web1" => Ok(ip("10.1.0.1")),
+            _ => Err("Name or service not known".into()),
+        }
+    };
+    let opts = Options {
+        resolve: Some(&table),
+        allow_incomplete: false,
+    };
+    let r = parse_with("t.cf", src, &opts).unwrap().config;
+    assert_eq!(r.primary, Some(ip("192.168.0.1")));
+    assert_eq!(
+        r.virtuals[0].address.as_ref().unwrap().ip,
+        ip("192.168.0.10")
+    );
+    assert_eq!(r.virtuals[0].servers[0].address, Some(ip("10.1.0.1")));
+    assert!(r.unresolved_host_names().is_empty());
+    // The writer keeps the names.
+    assert_eq!(format(&r), text);
+    let e = parse_with("t.cf", b"primary = nowhere\n", &opts).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "t.cf:1:11: error: cannot resolve host name `nowhere`: Name or service not known\n"
+    );
+    // sorry_server took an address only, in the original too.
+    assert!(
+        error("virtual v {\n address = 10.0.0.10 eth0\n sorry_server = web9\n}\n")
+            .contains("expected an IPv4 or IPv6 address")
+    );
+}
+
+#[test]
+fn incomplete_files_load_for_editing_only() {
+    let src = b"keepalive = 1\nvirtual web {\n port = 80\n server a {\n  weight = 2\n }\n}\n";
+    assert!(parse("t.cf", src).is_err());
+    let opts = Options {
+        resolve: None,
+        allow_incomplete: true,
+    };
+    let p = parse_with("t.cf", src, &opts).unwrap();
+    let w: Vec<_> = p.warnings.iter().map(|d| d.to_string()).collect();
+    assert_eq!(w.len(), 3, "{w:#?}");
+    assert!(
+        w[0].starts_with("t.cf:1:1: warning: `primary` is required")
+            && w[0].ends_with("(the file is incomplete: `piranha check` and `pulse` refuse it)"),
+        "{w:#?}"
+    );
+    let text = format(&p.config);
+    assert_eq!(
+        parse_with("t.cf", text.as_bytes(), &opts).unwrap().config,
+        p.config
+    );
+}
+
+#[test]
+fn a_private_path_with_one_address_is_a_warning() {
+    let p = parse(
+        "t.cf",
+        b"primary = 10.0.0.1\nbackup = 10.0.0.2\nbackup_private = 10.9.0.2\n",
+    )
+    .unwrap();
+    assert!(
+        p.warnings[0]
+            .message
+            .starts_with("`backup_private` alone is unused"),
+        "{:?}",
+        p.warnings
+    );
+}
+
+#[test]
+fn check_and_pulse_agree_on_a_lone_backup_private() {
+    // check warns that the private path is unused; pulse runs without it (no error).
+    let src = b"primary = 10.0.0.1\nbackup = 10.0.0.2\nbackup_active = 1\nbackup_private = 10.9.0.2\nvirtual v {\n active = 1\n address = 10.0.0.10 eth0\n}\n";
+    let p = parse("t.cf", src).unwrap();
+    assert!(p
+        .warnings
+        .iter()
+        .any(|w| w.message.contains("alone is unused")));
+    let dc = crate::director::DirectorConfig::from_lvs_cf(&p.config, None);
+    assert!(dc.is_ok(), "{dc:?}");
+}
+
+#[test]
+fn server_blocks_in_a_failover_block_are_kept() {
+    let src = b"primary = 10.0.0.1\nservice = fos\nfailover f {\n active = 1\n address = 10.0.0.10 eth0\n server a {\n  address = web1\n  weight = 2\n }\n}\n";
+    let p = parse("t.cf", src).unwrap();
+    let f = &p.config.failovers[0];
+    assert_eq!(f.servers.len(), 1);
+    assert_eq!(f.servers[0].weight, 2);
+    assert!(p.warnings.iter().any(|w| w
+        .message
+        .starts_with("a `server` block has no effect in a `failover` block")));
+    let text = format(&p.config);
+    assert!(
+        text.contains("     server a {\n         address = web1\n"),
+        "{text}"
+    );
+    let back = parse("t.cf", text.as_bytes()).unwrap().config;
+    assert_eq!(back, p.config);
+    assert_eq!(format(&back), text);
 }

@@ -4,7 +4,9 @@ use core::fmt;
 use std::collections::BTreeMap;
 
 use super::diagnostics::Severity;
-use super::model::{HeartbeatProtocol, LvsConfig, Network, ServiceKind, VirtualServer};
+use super::model::{
+    HeartbeatProtocol, LoadMonitor, LvsConfig, Network, ServiceKind, VirtualServer,
+};
 use super::write::fmt_duration;
 
 /// Where a [`Problem`] is, in model terms (block indexes and key names).
@@ -50,6 +52,9 @@ pub struct Problem {
     pub place: Place,
     /// What is wrong and what was expected.
     pub message: String,
+    /// The error is that something required is missing (no `primary`, a block without
+    /// `address`): a file still being written, which `config fmt` and the web tool load.
+    pub incomplete: bool,
 }
 
 impl fmt::Display for Problem {
@@ -66,6 +71,15 @@ impl Out {
             severity: Severity::Error,
             place,
             message,
+            incomplete: false,
+        });
+    }
+    fn missing(&mut self, place: Place, message: String) {
+        self.0.push(Problem {
+            severity: Severity::Error,
+            place,
+            message,
+            incomplete: true,
         });
     }
     fn warning(&mut self, place: Place, message: String) {
@@ -73,6 +87,7 @@ impl Out {
             severity: Severity::Warning,
             place,
             message,
+            incomplete: false,
         });
     }
 }
@@ -96,40 +111,56 @@ impl LvsConfig {
     }
 
     fn validate_globals(&self, out: &mut Out) {
-        if self.primary.is_none() {
-            out.error(
+        if self.primary.is_none() && self.host_names.primary.is_none() {
+            out.missing(
                 g("primary"),
                 "`primary` is required: the public IP address of the primary router".into(),
             );
+        }
+        for (key, addr) in [
+            ("primary", self.primary),
+            ("primary_private", self.primary_private),
+            ("backup_private", self.backup_private),
+        ] {
+            if addr.is_some_and(|a| a.is_unspecified()) {
+                out.error(
+                    g(key),
+                    format!("`{key}` cannot be {}: it must be the router's own address (the original refused it too)", addr.map_or_else(String::new, |a| a.to_string())),
+                );
+            }
         }
         if self.keepalive.as_nanos() == 0 {
             out.error(g("keepalive"), "keepalive must be greater than 0".into());
         }
         if self.deadtime <= self.keepalive {
-            out.error(
+            out.warning(
                 g("deadtime"),
                 format!(
-                    "deadtime ({}) must be greater than keepalive ({}): the partner would be declared dead between two heartbeats",
+                    "deadtime ({}) is not greater than keepalive ({}): a partner that is alive is declared dead between two of its heartbeats, and the backup takes over while the primary still serves (Piranha ran such files too); make deadtime several keepalives",
                     fmt_duration(self.deadtime),
                     fmt_duration(self.keepalive)
                 ),
             );
         }
-        if self.backup_active && self.backup.is_none() {
+        if self.backup_active && self.backup.is_none() && self.host_names.backup.is_none() {
             out.warning(
                 g("backup_active"),
                 "backup_active = 1 but no `backup` address: heartbeats have nowhere to go".into(),
             );
         }
-        if self.primary_private.is_some() != self.backup_private.is_some() {
-            let key = if self.primary_private.is_some() {
+        let has_primary_private =
+            self.primary_private.is_some() || self.host_names.primary_private.is_some();
+        let has_backup_private =
+            self.backup_private.is_some() || self.host_names.backup_private.is_some();
+        if has_primary_private != has_backup_private {
+            let key = if has_primary_private {
                 "primary_private"
             } else {
                 "backup_private"
             };
             out.warning(
                 g(key),
-                "the private heartbeat path needs both `primary_private` and `backup_private`; it is unused".into(),
+                format!("`{key}` alone is unused: the private heartbeat path needs both `primary_private` and `backup_private`, so heartbeats use the public addresses only (the original also ignored a `backup_private` without `primary_private`)"),
             );
         }
         if self.heartbeat_protocol == Some(HeartbeatProtocol::V2)
@@ -164,6 +195,13 @@ impl LvsConfig {
         for (i, v) in self.virtuals.iter().enumerate().filter(|(_, v)| v.active) {
             let id = match (v.fwmark, &v.address) {
                 (Some(m), _) => format!("fwmark {m}"),
+                // A host name not resolved yet: its address is unknown.
+                (None, Some(_))
+                    if v.address_name.is_some()
+                        && v.address.as_ref().is_some_and(|a| a.ip.is_unspecified()) =>
+                {
+                    continue
+                }
                 (None, Some(a)) => format!("{} {:?} port {}", a.ip, v.protocol, v.port),
                 (None, None) => continue,
             };
@@ -185,7 +223,7 @@ impl LvsConfig {
         for (i, f) in self.failovers.iter().enumerate() {
             let at = |key| Place::Failover { index: i, key };
             if f.address.is_none() && self.service == ServiceKind::Fos {
-                out.error(
+                out.missing(
                     at(Some("address")),
                     format!(
                         "failover `{}` has no `address`: expected `address = IP DEVICE`",
@@ -209,7 +247,7 @@ impl LvsConfig {
 fn validate_virtual(cfg: &LvsConfig, i: usize, v: &VirtualServer, out: &mut Out) {
     let at = |key| Place::Virtual { index: i, key };
     if v.address.is_none() {
-        out.error(
+        out.missing(
             at(Some("address")),
             format!(
                 "virtual server `{}` has no `address`: expected `address = VIP DEVICE`",
@@ -221,14 +259,30 @@ fn validate_virtual(cfg: &LvsConfig, i: usize, v: &VirtualServer, out: &mut Out)
         out.error(at(Some("timeout")), "timeout must be greater than 0".into());
     }
     if v.reentry < v.timeout {
-        out.error(
+        out.warning(
             at(Some("reentry")),
             format!(
-                "reentry ({}) must be at least timeout ({}): readmission counts reentry / timeout successful checks",
+                "reentry ({}) is less than timeout ({}): a failed real server is readmitted after its first successful check (Piranha ran such files too)",
                 fmt_duration(v.reentry),
                 fmt_duration(v.timeout)
             ),
         );
+    }
+    match (v.load_monitor, &v.load_monitor_program) {
+        (_, Some(program)) => out.warning(
+            at(Some("load_monitor")),
+            format!("load_monitor `{program}` is not a load monitor piranha knows (none, uptime, rup, ruptime, ssh, rsh): weights are not adjusted by load (the original ran `{program} HOST`)"),
+        ),
+        (LoadMonitor::Ssh | LoadMonitor::Rsh, None) => {
+            let word = if v.load_monitor == LoadMonitor::Ssh { "ssh" } else { "rsh" };
+            if cfg.rsh_command != word {
+                out.warning(
+                    at(Some("load_monitor")),
+                    format!("load_monitor = {word} runs `rsh_command HOST uptime`, and rsh_command is `{}`: set `rsh_command = {word}` to run {word} as the original did", cfg.rsh_command),
+                );
+            }
+        }
+        _ => {}
     }
     if v.send_program.is_some() && v.expect.is_none() {
         out.error(
@@ -272,8 +326,11 @@ fn validate_virtual(cfg: &LvsConfig, i: usize, v: &VirtualServer, out: &mut Out)
             index: j,
             key,
         };
+        if s.address.is_none() && s.address_name.is_some() {
+            continue; // a host name, resolved at load
+        }
         let Some(addr) = s.address else {
-            out.error(
+            out.missing(
                 sat(Some("address")),
                 format!(
                     "real server `{}` has no `address`: expected `address = IP`",
@@ -282,7 +339,7 @@ fn validate_virtual(cfg: &LvsConfig, i: usize, v: &VirtualServer, out: &mut Out)
             );
             continue;
         };
-        if let Some(vip) = &v.address {
+        if let Some(vip) = v.address.as_ref().filter(|a| !a.ip.is_unspecified()) {
             if vip.ip.is_ipv4() != addr.is_ipv4() && cfg.network != Network::Tunnel {
                 out.error(
                     sat(Some("address")),

@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 
 use super::lex::{unescape, Token};
 use super::model::{
-    HeartbeatProtocol, LoadMonitor, Network, Protocol, SchedulerFlag, ServiceKind, Vip,
-    DEFAULT_ARBITER_PORT,
+    ConflictAction, HeartbeatProtocol, LoadMonitor, Network, Protocol, SchedulerFlag, ServiceKind,
+    Vip, DEFAULT_ARBITER_PORT,
 };
 use super::services;
 use crate::sched::Algorithm;
@@ -28,8 +28,6 @@ pub(crate) enum Kind {
     Duration,
     /// An IPv4 or IPv6 address.
     Ip,
-    /// `IP DEVICE`.
-    IpDev,
     /// A netmask written as an address (`255.255.255.0`).
     Netmask,
     /// One of a fixed set of words.
@@ -42,6 +40,17 @@ pub(crate) enum Kind {
     Arbiter,
     /// Free text, the rest of the line unless quoted; written quoted when `quote`.
     Text { quote: bool },
+    /// An IP address or a host name (resolved by the CLI/daemon at load, as the original's
+    /// gethostbyname did).
+    Host,
+    /// `IP DEVICE` or `HOSTNAME DEVICE`.
+    HostDev,
+    /// Any integer (strtol base 0, negative too); non-zero means on (`monitor_links`).
+    Flag,
+    /// `[ word word … ]` (`dirs`).
+    List,
+    /// A known load monitor word, or any other program name (kept, unused).
+    LoadMonitor,
 }
 
 /// A typed value.
@@ -57,6 +66,11 @@ pub(crate) enum Value {
     Flags(BTreeSet<SchedulerFlag>),
     Socket(SocketAddr),
     Text(String),
+    /// A host name where an address goes.
+    Host(String),
+    /// `HOSTNAME DEVICE`.
+    HostDev(String, String),
+    List(Vec<String>),
 }
 
 impl Value {
@@ -130,6 +144,12 @@ impl Value {
             _ => None,
         }
     }
+    pub(crate) fn list(self) -> Vec<String> {
+        match self {
+            Value::List(l) => l,
+            _ => Vec::new(),
+        }
+    }
     pub(crate) fn text(self) -> String {
         debug_assert!(matches!(self, Value::Text(_)), "{self:?}");
         match self {
@@ -169,7 +189,10 @@ named!(LoadMonitor:
     "uptime" => LoadMonitor::Uptime,
     "rup" => LoadMonitor::Rup,
     "ruptime" => LoadMonitor::Ruptime,
+    "ssh" => LoadMonitor::Ssh,
+    "rsh" => LoadMonitor::Rsh,
 );
+named!(ConflictAction: "nothing" => ConflictAction::Nothing, "preempt" => ConflictAction::Preempt);
 
 /// A value problem: the token it is about (index into the value tokens) and the message.
 pub(crate) type ValueError = (usize, String);
@@ -193,13 +216,77 @@ pub(crate) fn parse_value(kind: Kind, toks: &[Token], line: &str) -> Result<Valu
     };
     match kind {
         Kind::Bool => {
+            // As the original's getBoolean: strtol base 0, then exactly 0 or 1 (`01`, `0x1`).
             let t = single("0 or 1")?;
-            match t.text.as_str() {
-                "0" => Ok(Value::Bool(false)),
-                "1" => Ok(Value::Bool(true)),
-                other => Err((0, format!("expected 0 or 1, found `{other}`"))),
+            match parse_int(&t.text) {
+                Ok(0) => Ok(Value::Bool(false)),
+                Ok(1) => Ok(Value::Bool(true)),
+                _ => Err((0, format!("expected 0 or 1, found `{}`", t.text))),
             }
         }
+        Kind::Flag => {
+            let t = single("a number (0: off)")?;
+            parse_int(&t.text)
+                .map(|n| Value::Bool(n != 0))
+                .map_err(|e| (0, e))
+        }
+        Kind::List => {
+            let open = toks.first().filter(|t| t.text == "[" && !t.quoted);
+            let close = toks.iter().rposition(|t| t.text == "]" && !t.quoted);
+            match (open, close) {
+                (Some(_), Some(end)) if end > 0 => {
+                    if let Some(extra) = toks.get(end + 1) {
+                        return Err((end + 1, format!("unexpected `{}` after `]`", extra.text)));
+                    }
+                    Ok(Value::List(
+                        toks[1..end].iter().map(|t| t.text.clone()).collect(),
+                    ))
+                }
+                _ => Err((0, "expected a list: `[ item item … ]`".to_string())),
+            }
+        }
+        Kind::LoadMonitor => {
+            let t = single("a load monitor (none, uptime, rup, ruptime, ssh, rsh) or a program")?;
+            match LoadMonitor::NAMES.iter().find(|(n, _)| *n == t.text) {
+                Some((n, _)) => Ok(Value::Word(n)),
+                None => {
+                    check_word(&t.text).map_err(|e| (0, e))?;
+                    Ok(Value::Text(t.text.clone()))
+                }
+            }
+        }
+        Kind::Host => {
+            let t = single("an IP address or a host name")?;
+            parse_host(&t.text).map_err(|e| (0, e))
+        }
+        Kind::HostDev => match toks {
+            [ip] => {
+                parse_host(&ip.text).map_err(|e| (0, e))?;
+                Err((
+                    0,
+                    format!(
+                        "missing device: expected `IP DEVICE`, e.g. `{} eth0:1`",
+                        ip.text
+                    ),
+                ))
+            }
+            [ip, dev] => {
+                let host = parse_host(&ip.text).map_err(|e| (0, e))?;
+                check_device(&dev.text).map_err(|e| (1, e))?;
+                Ok(match host {
+                    Value::Ip(ip) => Value::Vip(Vip {
+                        ip,
+                        device: dev.text.clone(),
+                    }),
+                    _ => Value::HostDev(ip.text.clone(), dev.text.clone()),
+                })
+            }
+            [_, _, extra, ..] => Err((
+                2,
+                format!("unexpected `{}`: expected `IP DEVICE`", extra.text),
+            )),
+            [] => Err((0, "expected `IP DEVICE`".to_string())),
+        },
         Kind::Uint { max } => {
             let t = single("a number")?;
             let n = parse_uint(&t.text).map_err(|e| (0, e))?;
@@ -228,31 +315,6 @@ pub(crate) fn parse_value(kind: Kind, toks: &[Token], line: &str) -> Result<Valu
             let t = single("a netmask such as 255.255.255.0")?;
             parse_netmask(&t.text).map(Value::Ip).map_err(|e| (0, e))
         }
-        Kind::IpDev => match toks {
-            [ip] => {
-                parse_ip(&ip.text).map_err(|e| (0, e))?;
-                Err((
-                    0,
-                    format!(
-                        "missing device: expected `IP DEVICE`, e.g. `{} eth0:1`",
-                        ip.text
-                    ),
-                ))
-            }
-            [ip, dev] => {
-                let ip = parse_ip(&ip.text).map_err(|e| (0, e))?;
-                check_device(&dev.text).map_err(|e| (1, e))?;
-                Ok(Value::Vip(Vip {
-                    ip,
-                    device: dev.text.clone(),
-                }))
-            }
-            [_, _, extra, ..] => Err((
-                2,
-                format!("unexpected `{}`: expected `IP DEVICE`", extra.text),
-            )),
-            [] => Err((0, "expected `IP DEVICE`".to_string())),
-        },
         Kind::Word(names) => {
             let all = names();
             let t = single(&format!("one of {}", all.join(" ")))?;
@@ -338,6 +400,48 @@ pub(crate) fn parse_uint(s: &str) -> Result<u64, String> {
         return Err(format!("expected {what}, found `{s}`"));
     }
     u64::from_str_radix(body, radix).map_err(|_| format!("`{s}` is too large"))
+}
+
+/// A signed integer as strtol(…, 0) reads a whole token: `-1`, `0x10`, `010` (octal).
+pub(crate) fn parse_int(s: &str) -> Result<i64, String> {
+    let (neg, body) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    if body.starts_with(['-', '+']) {
+        return Err(format!("expected a number, found `{s}`"));
+    }
+    let n = parse_uint(body).map_err(|e| e.replace(&format!("`{body}`"), &format!("`{s}`")))?;
+    let n = i64::try_from(n).map_err(|_| format!("`{s}` is too large"))?;
+    Ok(if neg { -n } else { n })
+}
+
+/// An IP address, or a host name as the original's gethostbyname took it (letters, digits,
+/// `-`, `_` and `.`, not all digits and dots: `10.0.0.300` is a bad address, not a name).
+pub(crate) fn parse_host(s: &str) -> Result<Value, String> {
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Ok(Value::Ip(ip));
+    }
+    let name_chars = s
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+    let looks_numeric = s.chars().all(|c| c.is_ascii_digit() || c == '.') || s.contains(':');
+    if s.is_empty() || s.len() > 253 || !name_chars || looks_numeric || s.starts_with(['-', '.']) {
+        return Err(format!(
+            "expected an IPv4 or IPv6 address (or a host name), found `{s}`"
+        ));
+    }
+    Ok(Value::Host(s.to_string()))
+}
+
+/// A program name or path in one word (`load_monitor = /usr/local/bin/getload`).
+fn check_word(s: &str) -> Result<(), String> {
+    if s.is_empty() || s.contains(|c: char| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "expected none, uptime, rup, ruptime, ssh, rsh or a program name, found `{s}`"
+        ));
+    }
+    Ok(())
 }
 
 /// A port number (1…65535 or 0) or a service name.
@@ -532,14 +636,14 @@ mod tests {
 
     #[test]
     fn vip_and_device() {
-        let v = val(Kind::IpDev, "1.2.3.4 eth0:1").unwrap().vip().unwrap();
+        let v = val(Kind::HostDev, "1.2.3.4 eth0:1").unwrap().vip().unwrap();
         assert_eq!(v.device, "eth0:1");
-        let (i, e) = val(Kind::IpDev, "1.2.3.4").unwrap_err();
+        let (i, e) = val(Kind::HostDev, "1.2.3.4").unwrap_err();
         assert_eq!(i, 0);
         assert!(e.contains("missing device"), "{e}");
-        assert_eq!(val(Kind::IpDev, "1.2.3.4 eth0 x").unwrap_err().0, 2);
+        assert_eq!(val(Kind::HostDev, "1.2.3.4 eth0 x").unwrap_err().0, 2);
         assert_eq!(
-            val(Kind::IpDev, "1.2.3.4 averyveryverylongname")
+            val(Kind::HostDev, "1.2.3.4 averyveryverylongname")
                 .unwrap_err()
                 .0,
             1
@@ -553,7 +657,13 @@ mod tests {
             .unwrap_err()
             .1
             .contains("expected 0 or 1"));
-        assert!(val(Kind::Bool, "01").is_err());
+        // As the original's getBoolean (strtol, then 0 or 1).
+        assert_eq!(val(Kind::Bool, "01"), Ok(Value::Bool(true)));
+        assert_eq!(val(Kind::Bool, "0x0"), Ok(Value::Bool(false)));
+        assert!(val(Kind::Bool, "2").is_err());
+        assert_eq!(val(Kind::Flag, "-3"), Ok(Value::Bool(true)));
+        assert_eq!(val(Kind::Flag, "0"), Ok(Value::Bool(false)));
+        assert!(val(Kind::Flag, "x").is_err());
         let w = val(Kind::Word(names::<Network>), "tunnel").unwrap();
         assert_eq!(w.word::<Network>(), Network::Tunnel);
         assert!(val(Kind::Word(names::<Network>), "NAT").is_err());

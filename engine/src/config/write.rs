@@ -68,9 +68,13 @@ pub(crate) fn fmt_value(kind: Kind, v: &Value) -> String {
         Value::Socket(s) if s.port() == DEFAULT_ARBITER_PORT => s.ip().to_string(),
         Value::Socket(s) => s.to_string(),
         Value::Text(t) => match kind {
-            Kind::Text { quote: false } if bare_ok(t) => t.clone(),
+            Kind::Text { quote: false } | Kind::LoadMonitor if bare_ok(t) => t.clone(),
             _ => quote(t),
         },
+        Value::Host(name) => name.clone(),
+        Value::HostDev(name, device) => format!("{name} {device}"),
+        Value::List(items) if items.is_empty() => "[ ]".to_string(),
+        Value::List(items) => format!("[ {} ]", items.join(" ")),
     }
 }
 
@@ -144,6 +148,18 @@ fn write_failover(out: &mut String, f: &Failover) {
         &Failover::new(""),
         &f.comments,
     );
+    // The virtual keys the block also carried, in the virtual block's order.
+    for key in keys::VIRTUAL {
+        if let Some(value) = f.extra.get(key.name) {
+            if let Some(notes) = f.comments.keys.get(key.name) {
+                comment_lines(out, VIRTUAL_INDENT, notes);
+            }
+            out.push_str(&format!("{VIRTUAL_INDENT}{} = {value}\n", key.name));
+        }
+    }
+    for s in &f.servers {
+        write_server(out, s);
+    }
     comment_lines(out, VIRTUAL_INDENT, &f.comments.end);
     out.push_str("}\n");
 }

@@ -149,6 +149,8 @@ fn virtual_spec(v: &config::VirtualServer, fwd: Forwarding) -> Result<VirtualSpe
         config::LoadMonitor::Uptime => LoadMonitor::Uptime,
         config::LoadMonitor::Rup => LoadMonitor::Rup,
         config::LoadMonitor::Ruptime => LoadMonitor::Ruptime,
+        // `rsh_command HOST uptime`; `piranha check` warns when rsh_command is not the word.
+        config::LoadMonitor::Ssh | config::LoadMonitor::Rsh => LoadMonitor::Uptime,
     };
     Ok(VirtualSpec {
         name: v.name.clone(),
@@ -242,14 +244,17 @@ impl DirectorConfig {
             addresses.push(Address::NatRouter);
         }
         addresses.push(Address::Vip(super::ALL_VIPS));
+        // The private path needs both addresses; with one of them it is unused (`piranha check`
+        // warns), as the original ignored a `backup_private` without `primary_private`.
+        let both_private = cfg.primary_private.is_some() && cfg.backup_private.is_some();
         let mut pulse = PulseConfig::new(
             RouterAddrs {
                 public: primary,
-                private: cfg.primary_private,
+                private: cfg.primary_private.filter(|_| both_private),
             },
             RouterAddrs {
                 public: backup,
-                private: cfg.backup_private,
+                private: cfg.backup_private.filter(|_| both_private),
             },
         );
         pulse.heartbeat_port = cfg.heartbeat_port;
