@@ -601,7 +601,9 @@ fn refusal_caused_by_a_hand_edit_is_drift_not_a_failed_lvs() {
     // operator already deleted was refused (ENOENT) and, with hard_shutdown, failed the
     // router over for good; both routers ended up faulted and nobody served.
     let mut p = Pair::new(director_config(LVS_CF));
-    p.run_for(Duration::from_secs(10));
+    // Just after a periodic dump (reconcile_interval = 5, active from t = 0): the verdict on
+    // web1 comes before the next one.
+    p.run_for(Duration::from_secs(11));
     let key = *p.routers[0].kernel.services.keys().next().unwrap();
     let web1 = DestKey {
         addr: ip("10.11.12.1"),

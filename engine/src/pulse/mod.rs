@@ -158,7 +158,7 @@ pub enum PeerState {
     Active,
     /// Alive, not active, healthy.
     Standby,
-    /// Said STOPPED (stopping, faulted, or handing over).
+    /// Said STOPPED (stopping, faulted, handing over, or, on the legacy wire, inactive).
     Stopped,
 }
 
@@ -197,6 +197,10 @@ pub struct Pulse {
     peer: PeerView,
     peer_dead: Option<PeerDeadReason>,
     peer_heard_since: Option<Instant>,
+    /// Start of the partner's current run of STOPPED beats.
+    peer_stopped_since: Option<Instant>,
+    /// That run followed an active beat: the partner gave up (SIGTERM, fault).
+    peer_gave_up: bool,
     last_serial_seen: Option<u64>,
     window: ReplayWindow,
     lease: Option<LeaseClient>,
@@ -258,6 +262,8 @@ impl Pulse {
             peer: PeerView::default(),
             peer_dead: None,
             peer_heard_since: None,
+            peer_stopped_since: None,
+            peer_gave_up: false,
             last_serial_seen: None,
             window: ReplayWindow::default(),
             lease,
@@ -517,6 +523,12 @@ impl Pulse {
     }
 
     fn path_of(&self, ip: IpAddr) -> Option<Path> {
+        // No partner, or our own datagram (a partner address that is ours, looped back):
+        // never a sign of life of a partner.
+        let own = self.config.addrs(self.role);
+        if self.config.no_partner || ip == own.public || own.private == Some(ip) {
+            return None;
+        }
         let p = self.partner_addrs();
         if ip == p.public {
             Some(Path::Public)
