@@ -60,10 +60,34 @@ enum Server {
     SplitReply,
     /// "HTTP/1.0 200 OK" at once.
     Http,
+    /// Nothing listens (TCP: refused).
+    Closed,
+    /// A UDP socket that reads and never answers.
+    UdpSilent,
 }
 
 /// Serve `kind` on 127.0.0.1 until `until`; returns the port.
 fn serve(kind: Server, until: Instant) -> u16 {
+    match kind {
+        Server::Closed => {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            return l.local_addr().unwrap().port();
+        }
+        Server::UdpSilent => {
+            let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let port = u.local_addr().unwrap().port();
+            u.set_read_timeout(Some(Duration::from_millis(100)))
+                .unwrap();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 512];
+                while Instant::now() < until {
+                    let _ = u.recv(&mut buf);
+                }
+            });
+            return port;
+        }
+        _ => {}
+    }
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     l.set_nonblocking(true).unwrap();
     let port = l.local_addr().unwrap().port();
@@ -88,6 +112,7 @@ fn serve(kind: Server, until: Instant) -> u16 {
                     Server::Http => {
                         let _ = s.write_all(b"HTTP/1.0 200 OK\r\n");
                     }
+                    Server::Closed | Server::UdpSilent => unreachable!(),
                 }
                 std::thread::sleep(Duration::from_millis(100));
             });
@@ -99,6 +124,11 @@ fn serve(kind: Server, until: Instant) -> u16 {
 struct Case {
     name: &'static str,
     server: Server,
+    udp: bool,
+    /// nanny `-w`.
+    weight: u32,
+    /// nanny `-q`.
+    quiesce: bool,
     send: Option<&'static str>,
     expect: Option<&'static str>,
     send_program: Option<&'static str>,
@@ -106,8 +136,9 @@ struct Case {
     piranha_up: bool,
 }
 
-/// The original nanny's verdict: did it add the real server within a few checks?
-fn original_verdict(bin: &Path, dir: &Path, case: &Case, port: u16) -> bool {
+/// The original nanny's verdict: did it add the real server within a few checks? And every
+/// `ipvsadm` call it made.
+fn original_verdict(bin: &Path, dir: &Path, case: &Case, port: u16) -> (bool, String) {
     let log = dir.join(format!("{}.ipvsadm", case.name));
     let ipvsadm = dir.join("ipvsadm");
     std::fs::write(
@@ -119,20 +150,16 @@ fn original_verdict(bin: &Path, dir: &Path, case: &Case, port: u16) -> bool {
     std::fs::set_permissions(&ipvsadm, std::fs::Permissions::from_mode(0o755)).unwrap();
     let mut cmd = Command::new(bin.join("nanny"));
     cmd.args(["-c", "-n", "--lvs", "-h", "127.0.0.1", "-V", "10.0.0.1"])
-        .args([
-            "-p",
-            &port.to_string(),
-            "-t",
-            "1",
-            "-a",
-            "1",
-            "-M",
-            "g",
-            "-w",
-            "1",
-        ])
+        .args(["-p", &port.to_string(), "-t", "1", "-a", "1", "-M", "g"])
+        .args(["-w", &case.weight.to_string()])
         .arg("-I")
         .arg(&ipvsadm);
+    if case.udp {
+        cmd.arg("-u");
+    }
+    if case.quiesce {
+        cmd.arg("-q");
+    }
     if let Some(s) = case.send {
         cmd.args(["-s", s]);
     }
@@ -158,12 +185,16 @@ fn original_verdict(bin: &Path, dir: &Path, case: &Case, port: u16) -> bool {
     }
     let _ = child.kill();
     let _ = child.wait();
-    added
+    (added, std::fs::read_to_string(&log).unwrap_or_default())
 }
 
 fn piranha_verdict(rt: &tokio::runtime::Runtime, case: &Case, port: u16) -> bool {
     let check = Check::from_config(
-        CheckProtocol::Tcp,
+        if case.udp {
+            CheckProtocol::Udp
+        } else {
+            CheckProtocol::Tcp
+        },
         port,
         case.send.map(str::as_bytes),
         case.expect.map(str::as_bytes),
@@ -194,6 +225,9 @@ fn nanny_details_against_the_original() {
         .unwrap();
     let cases = [
         Case {
+            udp: false,
+            weight: 1,
+            quiesce: false,
             name: "star_on_empty_answer",
             server: Server::CloseAtOnce,
             send: None,
@@ -203,6 +237,9 @@ fn nanny_details_against_the_original() {
             piranha_up: true,
         },
         Case {
+            udp: false,
+            weight: 1,
+            quiesce: false,
             name: "prefix_on_empty_answer",
             server: Server::CloseAtOnce,
             send: None,
@@ -212,6 +249,9 @@ fn nanny_details_against_the_original() {
             piranha_up: false,
         },
         Case {
+            udp: false,
+            weight: 1,
+            quiesce: false,
             name: "reply_split_over_segments",
             server: Server::SplitReply,
             send: Some("hello"),
@@ -222,6 +262,9 @@ fn nanny_details_against_the_original() {
             piranha_up: true,
         },
         Case {
+            udp: false,
+            weight: 1,
+            quiesce: false,
             name: "plain_http",
             server: Server::Http,
             send: Some("hello"),
@@ -231,6 +274,9 @@ fn nanny_details_against_the_original() {
             piranha_up: true,
         },
         Case {
+            udp: false,
+            weight: 1,
+            quiesce: false,
             name: "program_fails_with_expect",
             server: Server::Http,
             send: None,
@@ -241,6 +287,9 @@ fn nanny_details_against_the_original() {
             piranha_up: false,
         },
         Case {
+            udp: false,
+            weight: 1,
+            quiesce: false,
             name: "program_without_expect",
             server: Server::Http,
             send: None,
@@ -251,6 +300,9 @@ fn nanny_details_against_the_original() {
             piranha_up: true,
         },
         Case {
+            udp: false,
+            weight: 1,
+            quiesce: false,
             name: "percent_h_whole_token",
             server: Server::Http,
             send: None,
@@ -260,6 +312,9 @@ fn nanny_details_against_the_original() {
             piranha_up: true,
         },
         Case {
+            udp: false,
+            weight: 1,
+            quiesce: false,
             name: "percent_h_inside_a_token_stays",
             server: Server::Http,
             send: None,
@@ -268,12 +323,59 @@ fn nanny_details_against_the_original() {
             original_up: true,
             piranha_up: true,
         },
+        Case {
+            udp: true,
+            weight: 1,
+            quiesce: false,
+            name: "udp_without_send_silent_server",
+            server: Server::UdpSilent,
+            send: None,
+            expect: None,
+            send_program: None,
+            // The original sends nothing and waits for a datagram; piranha sends an empty one
+            // and takes silence (no ICMP port unreachable) as up.
+            original_up: false,
+            piranha_up: true,
+        },
+        Case {
+            udp: false,
+            weight: 0,
+            quiesce: false,
+            name: "weight_zero",
+            server: Server::Http,
+            send: Some("hello"),
+            expect: Some("HTTP"),
+            send_program: None,
+            original_up: true,
+            piranha_up: true,
+        },
+        Case {
+            udp: false,
+            weight: 1,
+            quiesce: true,
+            name: "quiesce_never_up",
+            server: Server::Closed,
+            send: None,
+            expect: None,
+            send_program: None,
+            original_up: false,
+            piranha_up: false,
+        },
     ];
     let mut report = Vec::new();
     let mut wrong = 0;
     for case in &cases {
         let port = serve(case.server, Instant::now() + Duration::from_secs(4));
-        let original = original_verdict(&bin, &dir, case, port);
+        let (original, calls) = original_verdict(&bin, &dir, case, port);
+        match case.name {
+            // `weight >> 5`, at least 1: a weight-0 server is added at weight 1 (piranha's
+            // nanny: engine/src/nanny/tests.rs, weight_zero).
+            "weight_zero" => assert!(calls.contains(" -w 1"), "{calls}"),
+            // Never up: quiesce has nothing to keep, no ipvsadm call at all (piranha: quiesce
+            // tests in engine/src/nanny/tests.rs).
+            "quiesce_never_up" => assert_eq!(calls, "", "{calls}"),
+            _ => {}
+        }
         let piranha = piranha_verdict(&rt, case, port);
         let ok = original == case.original_up && piranha == case.piranha_up;
         wrong += usize::from(!ok);
