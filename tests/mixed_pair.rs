@@ -59,11 +59,34 @@ fn skip_reason() -> Option<String> {
     if !Path::new("/sbin/ifconfig").exists() {
         return Some("/sbin/ifconfig missing (the original calls it by that path)".into());
     }
+    // The overlay that adds send_arp to /usr/sbin in a private mount namespace.
+    let probe = std::env::temp_dir().join(format!("prcp_overlay_{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&probe);
+    if std::fs::write(probe.join("prcp-probe"), "").is_err() {
+        return Some(format!("cannot write {}", probe.display()));
+    }
+    let ok = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg(format!(
+            "mount -t overlay overlay -o lowerdir={}:/usr/sbin /usr/sbin && test -e /usr/sbin/prcp-probe",
+            probe.display()
+        ))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let _ = std::fs::remove_dir_all(&probe);
+    if !ok {
+        return Some("cannot mount an overlay on /usr/sbin in a private mount namespace".into());
+    }
     None
 }
 
 fn skip() -> bool {
-    match skip_reason() {
+    // Once per binary: the tests run on parallel threads, and the probes create namespaces
+    // and mounts with names of this process.
+    static REASON: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    match REASON.get_or_init(skip_reason).clone() {
         None => false,
         Some(why) => {
             println!("SKIPPED: {why}");
