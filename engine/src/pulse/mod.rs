@@ -175,7 +175,8 @@ pub enum PeerState {
     Active,
     /// Alive, not active, healthy.
     Standby,
-    /// Said STOPPED (stopping, faulted, handing over, or, on the legacy wire, inactive).
+    /// Said STOPPED (stopping, faulted, or handing over). On the legacy wire every inactive
+    /// router says STOPPED: a partner alive and not active is [`PeerState::Standby`] there.
     Stopped,
 }
 
@@ -507,7 +508,7 @@ impl Pulse {
             PeerState::Dead(r)
         } else if !self.peer.heard {
             PeerState::Unknown
-        } else if self.peer.stopped {
+        } else if self.peer.stopped && !matches!(self.config.protocol, HeartbeatProtocol::Legacy) {
             PeerState::Stopped
         } else if self.peer.active {
             PeerState::Active

@@ -95,6 +95,11 @@ fn backup_answers_a_cold_primarys_stopped_and_lets_it_take_over() {
     let out = drain(&mut p);
     assert!(!p.is_active());
     assert_eq!(legacy_messages(&out), both(legacy::Message::Stopped));
+    assert_eq!(
+        p.peer_state(),
+        PeerState::Standby,
+        "every inactive router says STOPPED on this wire"
+    );
     // It did: RUNNING at its next beat.
     p.handle_heartbeat(ms(2_000), from(PRIMARY_PUB), &RUNNING);
     p.handle_heartbeat(ms(2_000), from(PRIMARY_PRIV), &RUNNING);
