@@ -221,6 +221,33 @@ fn monitored_link_down_hands_over_through_the_private_path() {
 }
 
 #[test]
+fn monitored_private_heartbeat_link_down_gives_up_as_piranha_did() {
+    // eth1 holds only the private heartbeat address, no VIP: Piranha's check_links watched it
+    // ("Private NIC: link down"), so do we.
+    if skip() {
+        return;
+    }
+    let _g = lock();
+    let mut t = Topology::new("netns_failover_hblink");
+    let cf = t.write_config("lvs.cf", "monitor_links = 1\n");
+    t.steady_pair(&cf);
+    let backup_mac = t.mac(Router::Backup);
+    t.set_link(Router::Primary, "eth1", false);
+    assert!(
+        t.vip_moved_to(&backup_mac, MOVE_TIMEOUT).is_some(),
+        "client ARP never moved:\n{}",
+        t.log(Router::Primary)
+    );
+    let log = t.log(Router::Primary);
+    assert!(log.contains("gave up: LinkDown"), "{log}");
+    assert!(!t.holds_vip(Router::Primary));
+    // Link back: the fault clears; the primary is a standby (the backup keeps the VIPs).
+    t.set_link(Router::Primary, "eth1", true);
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(t.holds_vip(Router::Backup) && !t.holds_vip(Router::Primary));
+}
+
+#[test]
 fn unmonitored_link_down_changes_nothing() {
     if skip() {
         return;

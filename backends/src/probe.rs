@@ -80,11 +80,16 @@ async fn tcp(
     };
     let mut buf = vec![0u8; want];
     let mut got = 0;
-    // Bounded: every iteration reads at least one byte or ends.
+    let mut closed = false;
+    // Bounded: every iteration reads at least one byte or ends. A reply split over segments
+    // is gathered up to the plan (Piranha's nanny made one read() and failed it as too short).
     while got < want {
         match timeout_at(deadline, stream.read(&mut buf[got..])).await {
             Err(_) => break,
-            Ok(Ok(0)) => break,
+            Ok(Ok(0)) => {
+                closed = true;
+                break;
+            }
             Ok(Ok(n)) => {
                 got += n;
                 if once {
@@ -95,9 +100,11 @@ async fn tcp(
             Ok(Err(_)) => break,
         }
     }
-    if got == 0 {
+    if got == 0 && !closed {
         return ProbeResult::NoReply;
     }
+    // Closed at once is an (empty) answer, not silence: nanny's read() returned 0 and
+    // `expect = "*"` passed on it.
     buf.truncate(got);
     ProbeResult::Reply(buf)
 }
@@ -327,6 +334,52 @@ mod tests {
             .await;
         assert_eq!(r, ProbeResult::NoReply);
         drop(listener);
+    }
+
+    #[tokio::test]
+    async fn tcp_reply_split_over_segments_is_gathered() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            s.set_nodelay(true).unwrap();
+            s.write_all(b"HT").await.unwrap();
+            s.flush().await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+            s.write_all(b"TP/1.0 200 OK\r\n").await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        });
+        let p = TokioProber::new(4, "rsh");
+        let r = p
+            .probe(&connect(port, None, ReadPlan::Exactly(4), 2000))
+            .await;
+        assert_eq!(r, ProbeResult::Reply(b"HTTP".to_vec()));
+    }
+
+    #[tokio::test]
+    async fn tcp_server_closing_at_once_is_an_empty_reply_not_silence() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (s, _) = listener.accept().await.unwrap();
+            drop(s);
+        });
+        let p = TokioProber::new(4, "rsh");
+        let r = p
+            .probe(&connect(port, None, ReadPlan::Exactly(1), 2000))
+            .await;
+        assert_eq!(r, ProbeResult::Reply(Vec::new()));
+        // ...which `expect = "*"` accepts, as Piranha's nanny did.
+        let star = piranha_engine::nanny::Check::from_config(
+            CheckProtocol::Tcp,
+            8080,
+            None,
+            Some(b"*"),
+            false,
+            None,
+        )
+        .unwrap();
+        assert!(piranha_engine::nanny::probe_passed(&star, &r));
     }
 
     #[tokio::test]

@@ -42,6 +42,8 @@ pub(crate) struct Checker {
     pub violations: Vec<Violation>,
     pub stop: bool,
     arbiter: bool,
+    /// Legacy heartbeats: a backup may wait keepalive × 1.5 on a STOPPED that is not a handover.
+    legacy: bool,
     keepalive: Duration,
     deadtime: Duration,
     reconcile: Duration,
@@ -50,6 +52,9 @@ pub(crate) struct Checker {
     unconverged: [Option<Instant>; 2],
     last_beat: [Option<Instant>; 2],
     stopped_heard: [Option<Instant>; 2],
+    /// The last beat each router heard before the current STOPPED run came from an active partner.
+    handover: [bool; 2],
+    last_from_active: [bool; 2],
     /// Role changes each router may still make (see [`Checker::fault_edge`]).
     pub role_changes: [u32; 2],
     pub window_exempt: bool,
@@ -67,6 +72,10 @@ impl Checker {
             violations: Vec::new(),
             stop: false,
             arbiter: setup.arbiter,
+            legacy: matches!(
+                setup.config.pulse.protocol,
+                piranha_engine::pulse::HeartbeatProtocol::Legacy
+            ),
             keepalive: setup.keepalive,
             deadtime: setup.deadtime,
             reconcile: setup.config.reconcile_interval,
@@ -74,6 +83,8 @@ impl Checker {
             unconverged: [None; 2],
             last_beat: [None; 2],
             stopped_heard: [None; 2],
+            handover: [false; 2],
+            last_from_active: [false; 2],
             role_changes: [1; 2],
             window_exempt: false,
             down_verdicts: [BTreeMap::new(), BTreeMap::new()],
@@ -114,10 +125,14 @@ impl Checker {
     ) {
         self.last_beat[to] = Some(now);
         if stopping {
-            self.stopped_heard[to].get_or_insert(now);
+            if self.stopped_heard[to].is_none() {
+                self.stopped_heard[to] = Some(now);
+                self.handover[to] = self.last_from_active[to];
+            }
         } else {
             self.stopped_heard[to] = None;
         }
+        self.last_from_active[to] = !stopping && routers[from].is_active();
         if !self.arbiter
             && routers[to].role == Role::Backup
             && routers[to].is_active()
@@ -172,6 +187,7 @@ impl Checker {
         self.down_verdicts[r].clear();
         self.unconverged[r] = None;
         self.stopped_heard[r] = None;
+        self.last_from_active[r] = false;
     }
 
     /// A paused router runs again: its reconcile period starts over.
@@ -336,7 +352,14 @@ impl Checker {
             return self.violate(rec, "failover-in-deadtime", now, detail);
         }
         if let Some(t) = self.stopped_heard[b] {
-            if t >= r.started_at && t >= r.resumed_at && now > t + NOW_SLACK {
+            // Legacy wire: a backup hearing STOPPED from a primary it did not just hear active
+            // (a cold or faulted primary, not a handover) waits keepalive × 1.5 (pulse docs).
+            let grace = if self.legacy && r.role == Role::Backup && !self.handover[b] {
+                drifted(self.keepalive + self.keepalive.div(2))
+            } else {
+                Duration::ZERO
+            };
+            if t >= r.started_at && t >= r.resumed_at && now > t + grace + NOW_SLACK {
                 let detail = format!("r{b} heard STOPPED at {t} and did not take over");
                 self.violate(rec, "stopped-handover", now, detail);
             }

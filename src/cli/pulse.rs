@@ -196,7 +196,8 @@ impl Args {
         };
         let (tx, rx) = tokio::sync::mpsc::channel::<Control>(64);
         signals::forward(tx.clone())?;
-        if lvs.monitor_links {
+        // Without a partner, as Piranha: quasi-up beats nothing up.
+        if lvs.monitor_links && !dc.pulse.no_partner {
             let mut devices: Vec<String> = dc
                 .vips
                 .iter()
@@ -205,10 +206,18 @@ impl Args {
                 .collect();
             devices.sort();
             devices.dedup();
+            // As Piranha: the interfaces holding our heartbeat addresses; plus the VIPs'.
+            let watched = piranha_backends::link::Watched {
+                addresses: [Some(ours.public), ours.private]
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+                devices,
+            };
             let interval =
                 (dc.pulse.keepalive.to_std() / 2).max(std::time::Duration::from_millis(20));
             let (link_tx, mut link_rx) = tokio::sync::mpsc::channel(8);
-            tokio::spawn(piranha_backends::link::watch(devices, interval, link_tx));
+            tokio::spawn(piranha_backends::link::watch(watched, interval, link_tx));
             let to_driver = tx.clone();
             tokio::spawn(async move {
                 while let Some(up) = link_rx.recv().await {

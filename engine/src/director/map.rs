@@ -194,11 +194,14 @@ impl DirectorConfig {
             return Err(MapError::FosUnsupported);
         }
         let primary = cfg.primary.ok_or(MapError::NoPrimary)?;
-        // A lone router (backup_active = 0) still runs pulse against a partner that never
-        // answers; it becomes active after deadtime, as Piranha's primary does.
-        let backup = match cfg.backup {
+        // A lone router (backup_active = 0, or `backup = 0.0.0.0` as the original GUI writes
+        // when redundancy is off) has no partner: no heartbeats; it becomes active after
+        // deadtime, as Piranha's primary does.
+        let backup = cfg.backup.filter(|b| !b.is_unspecified());
+        let no_partner = !cfg.backup_active || (backup.is_none() && cfg.backup.is_some());
+        let backup = match backup {
             Some(b) => b,
-            None if !cfg.backup_active => primary,
+            None if no_partner => primary,
             None => return Err(MapError::NoBackup),
         };
         let wants_v2 = match cfg.heartbeat_protocol {
@@ -254,7 +257,11 @@ impl DirectorConfig {
             },
             RouterAddrs {
                 public: backup,
-                private: cfg.backup_private.filter(|_| both_private),
+                private: if no_partner {
+                    cfg.primary_private.filter(|_| both_private)
+                } else {
+                    cfg.backup_private.filter(|_| both_private)
+                },
             },
         );
         pulse.heartbeat_port = cfg.heartbeat_port;
@@ -275,6 +282,7 @@ impl DirectorConfig {
         };
         pulse.syncdaemon = cfg.syncdaemon;
         pulse.addresses = addresses;
+        pulse.no_partner = no_partner;
         pulse
             .validate()
             .map_err(|e| MapError::Pulse(e.to_string()))?;

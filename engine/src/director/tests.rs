@@ -601,7 +601,9 @@ fn refusal_caused_by_a_hand_edit_is_drift_not_a_failed_lvs() {
     // operator already deleted was refused (ENOENT) and, with hard_shutdown, failed the
     // router over for good; both routers ended up faulted and nobody served.
     let mut p = Pair::new(director_config(LVS_CF));
-    p.run_for(Duration::from_secs(10));
+    // Just after a periodic dump (reconcile_interval = 5, active from t = 0): the verdict on
+    // web1 comes before the next one.
+    p.run_for(Duration::from_secs(11));
     let key = *p.routers[0].kernel.services.keys().next().unwrap();
     let web1 = DestKey {
         addr: ip("10.11.12.1"),
@@ -625,4 +627,40 @@ fn refusal_caused_by_a_hand_edit_is_drift_not_a_failed_lvs() {
         "still active: a refused delete of a deleted dest is drift"
     );
     assert_eq!(p.dests(0)["TCP 192.168.26.10:80"], [(ip("10.11.12.2"), 1)]);
+}
+
+#[test]
+fn backup_0000_or_backup_inactive_means_no_partner() {
+    // `backup = 0.0.0.0` is what the original GUI writes when redundancy is off; pulse.c
+    // clears backup_active for it and never sends a heartbeat without an active backup.
+    for (backup, active) in [
+        ("backup = 0.0.0.0\n", 1),
+        ("backup = 192.168.26.8\n", 0),
+        ("", 0),
+    ] {
+        let src = format!(
+            "serial_no = 1\nprimary = 192.168.26.9\nbackup_active = {active}\n{backup}\
+             network = direct\nvirtual v {{\n address = 192.168.26.10 eth0:1\n active = 1\n\
+             port = 80\n}}\n"
+        );
+        let dc = director_config(&src);
+        assert!(dc.pulse.no_partner, "{src}");
+        let mut p = pulse::Pulse::new(dc.pulse, pulse::Role::Primary, 1, Instant::ZERO).unwrap();
+        let mut sent = 0;
+        for _ in 0..100 {
+            while let Some(o) = p.poll_output() {
+                sent += usize::from(matches!(o, pulse::Output::Transmit(_)));
+            }
+            let Some((at, _)) = p.poll_timeout() else {
+                break;
+            };
+            if at > Instant::ZERO + Duration::from_secs(30) {
+                break;
+            }
+            p.handle_timeout(at);
+        }
+        assert_eq!(sent, 0, "no heartbeat without a partner: {src}");
+        assert!(p.is_active(), "the lone primary serves after deadtime");
+    }
+    assert!(!director_config(LVS_CF).pulse.no_partner);
 }

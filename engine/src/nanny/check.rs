@@ -23,7 +23,8 @@ pub enum CheckProtocol {
 pub enum Expect {
     /// The first `len` bytes read must equal these (nanny reads exactly `len(expect)` bytes).
     Prefix(Vec<u8>),
-    /// `expect = "*"`: any single byte.
+    /// `expect = "*"`: any answer, even none when the server closes at once (Piranha's nanny
+    /// reads one byte and passes whatever `read` returned, 0 included).
     AnyByte,
     /// `use_regex = 1`: up to [`REGEX_READ_MAX`] bytes, cut at the first NUL (nanny handed
     /// them to `regexec` as a C string), must match this extended regular expression.
@@ -58,7 +59,8 @@ pub enum Check {
         /// enough.
         expect: Option<Expect>,
     },
-    /// `send_program`: run a command (no shell), `%h`/`%p` substituted in each argument.
+    /// `send_program`: run a command (no shell); an argument that is exactly `%h` or `%p`
+    /// becomes the real server's address or port (nanny's rule: `--port=%p` stays as is).
     Program {
         /// The command split on blanks, before substitution.
         argv: Vec<String>,
@@ -231,12 +233,12 @@ pub enum ProbeResult {
     LoadUnavailable,
 }
 
-/// Whether the bytes read satisfy `expect`: prefix compare, `*` = any byte, or regex over at
-/// most [`REGEX_READ_MAX`] bytes cut at the first NUL.
+/// Whether the bytes read satisfy `expect`: prefix compare, `*` = any answer (even an empty
+/// one: the server closed), or regex over at most [`REGEX_READ_MAX`] bytes cut at the first NUL.
 pub fn check_response(expect: &Expect, bytes: &[u8]) -> bool {
     match expect {
         Expect::Prefix(p) => bytes.len() >= p.len() && bytes[..p.len()] == p[..],
-        Expect::AnyByte => !bytes.is_empty(),
+        Expect::AnyByte => true,
         Expect::Regex(re) => {
             let window = &bytes[..bytes.len().min(REGEX_READ_MAX)];
             let text = match window.iter().position(|&b| b == 0) {
@@ -308,9 +310,10 @@ pub fn probe_spec(check: &Check, addr: IpAddr, port: u16, timeout: Duration) -> 
         Check::Program { argv, .. } => ProbeSpec::Program {
             argv: argv
                 .iter()
-                .map(|a| {
-                    a.replace("%h", &addr.to_string())
-                        .replace("%p", &port.to_string())
+                .map(|a| match a.as_str() {
+                    "%h" => addr.to_string(),
+                    "%p" => port.to_string(),
+                    _ => a.clone(),
                 })
                 .collect(),
             timeout,
@@ -344,7 +347,28 @@ mod tests {
         assert!(probe_passed(&c, &ProbeResult::Reply(b"HTTP".to_vec())));
         assert!(!probe_passed(&c, &ProbeResult::Reply(b"HTT".to_vec())));
         assert!(!probe_passed(&c, &ProbeResult::Reply(b"SSH-".to_vec())));
-        // Other ports, or UDP on 80, get no default.
+        // Only with neither send nor expect (nor send_program).
+        let only_expect =
+            Check::from_config(CheckProtocol::Tcp, 80, None, Some(b"2"), false, None).unwrap();
+        assert_eq!(
+            only_expect,
+            Check::Connect {
+                protocol: CheckProtocol::Tcp,
+                send: None,
+                expect: Some(Expect::Prefix(b"2".to_vec()))
+            }
+        );
+        // UDP on 80 gets none (nanny sent the GET over UDP too: never an answer).
+        let udp80 = Check::from_config(CheckProtocol::Udp, 80, None, None, false, None).unwrap();
+        assert_eq!(
+            udp80,
+            Check::Connect {
+                protocol: CheckProtocol::Udp,
+                send: None,
+                expect: None
+            }
+        );
+        // Other ports get no default.
         let plain = tcp(None, None, false);
         assert_eq!(
             plain,
@@ -368,7 +392,8 @@ mod tests {
         assert!(!check_response(&p, b"220"));
         assert!(!check_response(&p, b"421 busy"));
         assert!(check_response(&Expect::AnyByte, b"\0"));
-        assert!(!check_response(&Expect::AnyByte, b""));
+        // The server closed without a byte: nanny's read returned 0 and "*" passed.
+        assert!(check_response(&Expect::AnyByte, b""));
 
         let c = tcp(Some(b"GET /health\r\n"), Some(b"^HTTP/1\\.[01] 200"), true);
         let Check::Connect {
@@ -436,10 +461,11 @@ mod tests {
             Some(b"ignored"),
             Some(b"OK"),
             false,
-            Some("/usr/local/bin/check --host %h --port=%p"),
+            Some("/usr/local/bin/check --host %h %p --port=%p x%h"),
         )
         .unwrap();
         let spec = probe_spec(&c, [10, 11, 12, 1].into(), 8080, Duration::from_secs(3));
+        // Whole arguments only, as nanny's strcmp(token, "%h").
         assert_eq!(
             spec,
             ProbeSpec::Program {
@@ -447,7 +473,9 @@ mod tests {
                     "/usr/local/bin/check".into(),
                     "--host".into(),
                     "10.11.12.1".into(),
-                    "--port=8080".into()
+                    "8080".into(),
+                    "--port=%p".into(),
+                    "x%h".into()
                 ],
                 timeout: Duration::from_secs(3)
             }
@@ -459,8 +487,16 @@ mod tests {
         assert!(probe_passed(&c, &ok(Some(0), b"OK\n")));
         assert!(probe_passed(&c, &ok(Some(0), b"OK")));
         assert!(!probe_passed(&c, &ok(Some(0), b"OK\n\n")));
+        // Piranha's nanny passed a program that exited non-zero or timed out whenever an
+        // expect was set ("didn't get anything back" returned 0: a bug). We fail it.
         assert!(!probe_passed(&c, &ok(Some(1), b"OK\n")));
+        assert!(!probe_passed(&c, &ok(Some(1), b"")));
         assert!(!probe_passed(&c, &ok(None, b"OK\n")));
+        assert!(!probe_passed(&c, &ok(None, b"")));
+        assert!(!probe_passed(
+            &c,
+            &ProbeResult::Failed(ProbeFailure::Other("no such file".into()))
+        ));
         assert_eq!(
             Check::from_config(CheckProtocol::Tcp, 80, None, None, false, Some("  ")),
             Err(CheckError::EmptyProgram)

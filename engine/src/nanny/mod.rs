@@ -17,8 +17,10 @@
 //!   consecutive failures are tolerated and the n+1st takes it down.
 //! - Readmission needs `reentry / timeout` (at least 1) consecutive successes; the counter
 //!   starts full, so a real server that has never failed is admitted on its first success.
-//! - Up: the real server enters the table at weight `weight >> 5` (at least 1), doubled every
-//!   20 s up to `weight`. Down: it leaves the table, or with `quiesce_server` stays at weight 0.
+//! - Up: the real server enters the table at weight `weight >> 5` (at least 1, so weight 0
+//!   serves at 1, as in Piranha), doubled every 20 s up to `weight`. Down: it leaves the table,
+//!   or with `quiesce_server` stays at weight 0 — if it was ever in it: one that never passed a
+//!   check stays out (nanny quiesced only a server it had added).
 //! - load_monitor: once at full weight, every 20 s the 1-minute load is fetched and the weight
 //!   adjusted ([`weight::load_adjusted`]).
 //! - Drain: weight 0 while it is in the table (connections finish, no new ones), regardless of
@@ -211,6 +213,8 @@ pub struct Nanny {
     port: u16,
     health: Health,
     drained: bool,
+    /// Passed a check since this nanny started (nanny's `isSrvUp` under quiesce).
+    ever_up: bool,
     /// Health-driven weight while up (ramp, then load-adjusted).
     current: u32,
     ramping: bool,
@@ -253,6 +257,7 @@ impl Nanny {
             port,
             health: Health::Unknown,
             drained: false,
+            ever_up: false,
             current: 0,
             ramping: false,
             successes,
@@ -289,7 +294,7 @@ impl Nanny {
     pub fn real_state(&self) -> RealState {
         let in_table = match self.health {
             Health::Up => true,
-            Health::Down => self.config.quiesce_server,
+            Health::Down => self.config.quiesce_server && self.ever_up,
             Health::Unknown => false,
         };
         let weight = if !in_table || self.drained || self.health != Health::Up {
@@ -416,13 +421,15 @@ impl Nanny {
         let before = self.real_state();
         self.config.weight = weight;
         if self.health == Health::Up {
+            // Weight 0 serves at 1, as on coming up.
+            let full = weight.max(1);
             if self.ramping {
-                self.current = self.current.min(weight);
+                self.current = self.current.min(full);
                 if self.current >= weight {
                     self.finish_ramp(now);
                 }
             } else {
-                self.current = weight;
+                self.current = full;
             }
         }
         self.report_weight(before);
@@ -485,6 +492,7 @@ impl Nanny {
     fn come_up(&mut self, now: Instant) {
         debug_assert_ne!(self.health, Health::Up);
         self.health = Health::Up;
+        self.ever_up = true;
         self.start_ramp(now);
         let weight = self.real_state().weight;
         self.event(NannyEvent::Up { weight });

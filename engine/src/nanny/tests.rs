@@ -380,12 +380,52 @@ mod quiesce {
     }
 
     #[test]
-    fn quiesced_before_ever_up() {
+    fn quiesce_keeps_out_a_server_that_was_never_up() {
+        // nanny quiesced only a server it had added (`quiesce_srv && isSrvUp`): one that
+        // fails from the start never enters the table, not even at weight 0.
         let mut c = config(6, 6, 1);
         c.quiesce_server = true;
         let mut run = Run::new(c);
+        let t0 = run.check(refused());
+        assert_eq!(
+            run.take_events(),
+            [(t0, NannyEvent::Down { quiesced: true })]
+        );
+        assert!(!run.state().in_table, "{:?}", run.state());
+        run.check(refused());
+        assert!(!run.state().in_table);
+        // Once it has been up, a failure keeps it at weight 0.
+        run.check(ok());
+        assert!(run.state().serving());
         run.check(refused());
         assert!(run.state().in_table && !run.state().serving());
+    }
+}
+
+mod weight_zero {
+    use super::*;
+
+    #[test]
+    fn a_weight_zero_server_serves_at_weight_one_as_in_piranha() {
+        // nanny: `newWeight = weight >> 5; if (newWeight <= 0) newWeight = 1;`.
+        let mut run = Run::new(config(6, 6, 0));
+        let t0 = run.check(ok());
+        assert_eq!(run.take_events(), [(t0, NannyEvent::Up { weight: 1 })]);
+        run.idle_until(run.now + Duration::from_secs(100));
+        assert_eq!(run.state().weight, 1, "no ramp: 1 is not below 0");
+        assert!(run.take_events().is_empty());
+    }
+
+    #[test]
+    fn a_light_load_takes_a_weight_zero_server_to_zero() {
+        let mut c = config(6, 6, 0);
+        c.load_monitor = LoadMonitor::Uptime;
+        let mut run = Run::new(c);
+        run.load = Some(0.2);
+        run.check(ok());
+        run.idle_until(run.now + Duration::from_secs(30));
+        assert_eq!(run.state().weight, 0);
+        assert!(run.state().in_table);
     }
 }
 
@@ -486,13 +526,21 @@ mod load_monitor {
         assert_eq!(run.state().weight, high - 32);
         run.idle_until(up + Duration::from_secs(400));
         assert_eq!(run.state().weight, 32);
-        // Small changes (|Δ| < weight/4 = 8) are not applied: L = 1.1 → −16·0.46 = −7.4.
+        // Small changes (|Δ| < weight/4 = 8) are not applied: L = 1.05 → −16·0.368 = −5.9,
+        // 42.1 truncated to 42: Δ = 6.
         run.load = Some(0.0);
         run.idle_until(up + Duration::from_secs(420));
         assert_eq!(run.state().weight, 48);
-        run.load = Some(1.1);
+        run.load = Some(1.05);
         run.idle_until(up + Duration::from_secs(500));
         assert_eq!(run.state().weight, 48);
+        // Truncation counts: L = 1.1 → −16·0.464 = −7.43, but 40.57 truncates to 40: Δ = 8
+        // meets the threshold (nanny's int arithmetic), then 32.57 → 32.
+        run.load = Some(1.1);
+        run.idle_until(up + Duration::from_secs(520));
+        assert_eq!(run.state().weight, 40);
+        run.idle_until(up + Duration::from_secs(540));
+        assert_eq!(run.state().weight, 32);
     }
 
     #[test]

@@ -128,6 +128,10 @@ pub struct PulseConfig {
     pub syncdaemon: bool,
     /// Addresses brought up and announced on takeover, in order; duplicates are ignored.
     pub addresses: Vec<Address>,
+    /// No partner (`backup_active = 0`, or `backup = 0.0.0.0` as the original GUI writes when
+    /// redundancy is off): no heartbeat is sent, every datagram from the "partner" address is
+    /// foreign, and the primary becomes active after `deadtime`, as Piranha's does.
+    pub no_partner: bool,
 }
 
 impl PulseConfig {
@@ -147,6 +151,7 @@ impl PulseConfig {
             arp: ArpConfig::default(),
             syncdaemon: false,
             addresses: Vec::new(),
+            no_partner: false,
         }
     }
 

@@ -26,7 +26,7 @@ impl Pulse {
     }
 
     /// One beat on every path: RUNNING (flags say active / take-back), or STOPPED when
-    /// faulted or shut down; legacy inactive routers send a zero-length probe.
+    /// faulted or shut down; on the legacy wire an inactive router says STOPPED, as Piranha's.
     pub(super) fn send_beats(&mut self, now: Instant) {
         let stopped = self.faulted() || self.shut_down || (self.lease_lost && !self.active);
         let takeback = self.wants_takeback(now);
@@ -42,6 +42,9 @@ impl Pulse {
     }
 
     pub(super) fn send_to_partner(&mut self, stopped: bool, active: bool, takeback: bool) {
+        if self.config.no_partner || self.legacy_primary_quiet(stopped, active) {
+            return;
+        }
         let partner = self.partner_addrs();
         let port = self.config.heartbeat_port;
         let mut paths = vec![(Path::Public, partner.public)];
@@ -51,13 +54,11 @@ impl Pulse {
         for (path, ip) in paths {
             let bytes = match &self.config.protocol {
                 HeartbeatProtocol::Legacy => {
-                    let message = if stopped {
-                        legacy::Message::Stopped
-                    } else if active {
+                    // Piranha's pulse: RUNNING while active, STOPPED otherwise.
+                    let message = if active && !stopped {
                         legacy::Message::Running
                     } else {
-                        self.transmit(path, SocketAddr::new(ip, port), Vec::new());
-                        continue;
+                        legacy::Message::Stopped
                     };
                     legacy::Repr { message }.to_bytes().to_vec()
                 }
@@ -92,6 +93,40 @@ impl Pulse {
         }
     }
 
+    /// Legacy wire: a healthy inactive primary that has heard nothing from its partner yet
+    /// keeps quiet. Its STOPPED would make an old inactive backup take over at once ("primary
+    /// inactive") and, once that backup is active, the primary would only hear RUNNING and
+    /// stay standby: the backup, not the primary, would end active. Quiet, the primary hears
+    /// the backup's STOPPED (sent every keepalive) and takes over first; a partner that is
+    /// already active hears from us after its first beat reaches us.
+    fn legacy_primary_quiet(&self, stopped: bool, active: bool) -> bool {
+        matches!(self.config.protocol, HeartbeatProtocol::Legacy)
+            && self.role == Role::Primary
+            && !stopped
+            && !active
+            && !self.peer.heard
+            && self.peer_dead.is_none()
+    }
+
+    /// Legacy wire, backup: how long after the primary's first STOPPED (from a primary not
+    /// active just before) we wait before taking over. An old primary takes over when it
+    /// hears our STOPPED (which we send at once) and says RUNNING at its next beat, at most
+    /// a keepalive later; a primary that still is not active by then is faulted.
+    pub(super) fn stopped_grace(&self) -> Duration {
+        self.config.keepalive + self.config.keepalive.div(2)
+    }
+
+    /// May the partner's STOPPED make us take over now?
+    fn stopped_means_takeover(&self, now: Instant) -> bool {
+        let deferred = matches!(self.config.protocol, HeartbeatProtocol::Legacy)
+            && self.role == Role::Backup
+            && !self.peer_gave_up;
+        !deferred
+            || self
+                .peer_stopped_since
+                .is_some_and(|since| now >= since + self.stopped_grace())
+    }
+
     pub(super) fn emit_v2(&self, repr: &v2::Repr) -> Vec<u8> {
         match &self.config.protocol {
             HeartbeatProtocol::V2(key) => repr.to_bytes(key).to_vec(),
@@ -115,7 +150,7 @@ impl Pulse {
                     }
                 }
             }
-            TimerReason::StartupListen => {}
+            TimerReason::StartupListen | TimerReason::StoppedGrace => {}
             TimerReason::ArpRepeat => {
                 if self.active {
                     self.announce_round();
@@ -236,7 +271,7 @@ impl Pulse {
         }
         let why = if let Some(r) = self.peer_dead {
             Some(TakeoverReason::PeerDead(r))
-        } else if self.peer.heard && self.peer.stopped {
+        } else if self.peer.heard && self.peer.stopped && self.stopped_means_takeover(now) {
             Some(TakeoverReason::PeerStopped)
         } else if self.role == Role::Primary
             && now >= self.listen_end

@@ -52,12 +52,14 @@
 //!   misrouted private address from killing a healthy partner; both paths are probed at the
 //!   same beat so this costs no time. An inactive router that is not faulted takes over when
 //!   the partner is dead — primary and backup alike.
-//! - STOPPED from the partner while inactive (not faulted) → take over at once.
+//! - STOPPED from the partner while inactive (not faulted) → take over at once (legacy
+//!   wire, backup: see below).
 //! - Partner active while I am active (dual-active): the backup sends one last beat and gives
 //!   up (primary wins); the primary re-runs `active_cmd` and re-announces its VIPs.
-//! - Clean start of both: a beat says whether its sender is active (v2 flag; in legacy mode
-//!   only an active router sends RUNNING, see below). The primary listens for `deadtime`
-//!   after its start, then takes over if the backup is silent, stopped or alive-but-inactive,
+//! - Clean start of both (v2; legacy: see below, the primary takes over on the backup's
+//!   first STOPPED): a beat says whether its sender is active (the ACTIVE flag). The primary
+//!   listens for `deadtime` after its start, then takes over if the backup is silent, stopped
+//!   or alive-but-inactive,
 //!   and stays inactive if the backup is active (no automatic fail-back). The backup never
 //!   takes over from a live primary, and its first deadline is `deadtime + keepalive`, so
 //!   the primary's first beats (including the ACTIVE one sent the moment it takes over)
@@ -71,21 +73,36 @@
 //! - Child failure / link down → give up if active, send STOPPED now, and keep sending
 //!   STOPPED instead of RUNNING until the fault clears; a faulted router never takes over.
 //!   When the fault clears the primary listens for `deadtime` again before the
-//!   PeerStandby rule applies (its STOPPED may have just made the backup active).
+//!   PeerStandby rule applies (its STOPPED may have just made the backup active). A child
+//!   failure also clears at the partner's next active beat ([`Event::FaultCleared`]), as
+//!   Piranha's pulse clears it at the next RUNNING: one failure does not cost the standby
+//!   role for good.
+//! - No partner ([`PulseConfig::no_partner`]: `backup_active = 0`, `backup = 0.0.0.0`): no
+//!   heartbeat is sent; active after `deadtime`. A datagram from one of our own addresses is
+//!   never the partner's.
 //! - [`Pulse::handle_shutdown`] (SIGTERM): give up if active, STOPPED on every path, release
 //!   the lease, stop.
 //!
 //! ## Legacy wire mode
 //!
-//! An inactive router must not send RUNNING: the reference says a returning primary stays
-//! inactive while the backup runs, which it could not if its RUNNING reached the active
-//! backup (primary wins), and an active primary would re-run `active_cmd` at every beat of
-//! an inactive backup. So, as inferred from the original, only an active router sends
-//! RUNNING. An inactive router here sends a zero-length probe every `keepalive` instead (an
-//! old pulse drops it: not 4 bytes); between two new pulses the probe counts as "alive,
-//! standby", so the clean-start rule works, and it keeps the ICMP fast path working.
-//! Fail-back and the arbiter need v2.
+//! As Piranha 0.8.6's pulse.c: an active router sends RUNNING, an inactive one STOPPED, every
+//! `keepalive`; there is no other news on this wire (no ACTIVE flag, no fail-back, no
+//! arbiter). So, as the original, an inactive, fault-free router takes over on its partner's
+//! STOPPED, and a backup that hears RUNNING while active gives up (primary wins). Two
+//! refinements remove the original's cold-start race (two old routers started together can
+//! end with the *backup* active: whichever hears the other's STOPPED first activates, and a
+//! primary that then hears only RUNNING stays standby):
 //!
+//! - A healthy inactive primary that has heard nothing from its partner yet keeps quiet. It
+//!   hears the backup's STOPPED (sent at once and every keepalive) and takes over first.
+//! - A backup that hears STOPPED from a primary it did not just hear active answers STOPPED
+//!   at once and takes over only if the primary is still not active `keepalive × 1.5` later
+//!   ([`TimerReason::StoppedGrace`]): a cold or faulted primary, not a handover. STOPPED
+//!   right after RUNNING (SIGTERM, a failed child) is a handover: take over at once.
+//!
+//! A zero-length datagram (what piranha sent before as its standby probe) still counts as
+//! "alive, standby" from an older piranha.
+
 //! ## Arbiter (witness)
 //!
 //! With an arbiter a router becomes active only while it holds a valid lease from the
@@ -158,7 +175,8 @@ pub enum PeerState {
     Active,
     /// Alive, not active, healthy.
     Standby,
-    /// Said STOPPED (stopping, faulted, or handing over).
+    /// Said STOPPED (stopping, faulted, or handing over). On the legacy wire every inactive
+    /// router says STOPPED: a partner alive and not active is [`PeerState::Standby`] there.
     Stopped,
 }
 
@@ -201,6 +219,10 @@ pub struct Pulse {
     peer: PeerView,
     peer_dead: Option<PeerDeadReason>,
     peer_heard_since: Option<Instant>,
+    /// Start of the partner's current run of STOPPED beats.
+    peer_stopped_since: Option<Instant>,
+    /// That run followed an active beat: the partner gave up (SIGTERM, fault).
+    peer_gave_up: bool,
     last_serial_seen: Option<u64>,
     window: ReplayWindow,
     /// The newest incarnation of the partner seen in an authentic beat: echoed in ours, so
@@ -270,6 +292,8 @@ impl Pulse {
             peer: PeerView::default(),
             peer_dead: None,
             peer_heard_since: None,
+            peer_stopped_since: None,
+            peer_gave_up: false,
             last_serial_seen: None,
             window: ReplayWindow::default(),
             partner_incarnation: 0,
@@ -499,7 +523,7 @@ impl Pulse {
             PeerState::Dead(r)
         } else if !self.peer.heard {
             PeerState::Unknown
-        } else if self.peer.stopped {
+        } else if self.peer.stopped && !matches!(self.config.protocol, HeartbeatProtocol::Legacy) {
             PeerState::Stopped
         } else if self.peer.active {
             PeerState::Active
@@ -532,6 +556,12 @@ impl Pulse {
     }
 
     fn path_of(&self, ip: IpAddr) -> Option<Path> {
+        // No partner, or our own datagram (a partner address that is ours, looped back):
+        // never a sign of life of a partner.
+        let own = self.config.addrs(self.role);
+        if self.config.no_partner || ip == own.public || own.private == Some(ip) {
+            return None;
+        }
         let p = self.partner_addrs();
         if ip == p.public {
             Some(Path::Public)

@@ -199,6 +199,12 @@ pub enum Event {
     },
     /// SIGTERM handled: STOPPED sent; the machine is finished.
     ShutDown,
+    /// A fault went away without the driver saying so: a child failure clears at the
+    /// partner's next active beat, as Piranha's pulse clears it at the next RUNNING.
+    FaultCleared {
+        /// Which.
+        fault: super::Fault,
+    },
 }
 
 /// One output of [`super::Pulse::poll_output`].

@@ -191,7 +191,25 @@ impl Pulse {
         if self.peer_dead.take().is_some() || self.peer_heard_since.is_none() {
             self.peer_heard_since = Some(now);
         }
+        let was_active = self.peer.heard && self.peer.active && !self.peer.stopped;
+        let was_stopped = self.peer.heard && self.peer.stopped;
         self.peer.heard = true;
+        if !beat.stopped {
+            self.peer_stopped_since = None;
+            self.peer_gave_up = false;
+            self.timers.stop(super::TimerReason::StoppedGrace);
+        } else if !was_stopped {
+            self.peer_stopped_since = Some(now);
+            self.peer_gave_up = was_active;
+            let legacy = matches!(self.config.protocol, HeartbeatProtocol::Legacy);
+            if legacy && self.role == Role::Backup && !was_active && !self.active {
+                // Tell the (perhaps cold-starting) primary at once that we are inactive:
+                // it takes over on our STOPPED. Take over ourselves only if it does not.
+                let at = now + self.stopped_grace();
+                self.timers.set(super::TimerReason::StoppedGrace, at);
+                self.send_beats(now);
+            }
+        }
         self.peer.stopped = beat.stopped;
         #[cfg(feature = "mutations")] // MUTATION: STOPPED read as RUNNING
         if self.mutated(crate::mutation::Mutation::IgnoreStopped) {
@@ -203,6 +221,17 @@ impl Pulse {
         self.peer.relieve = beat.relieve;
         if beat.active {
             self.lease_lost = false;
+            if self.child_failed {
+                // As Piranha's pulse: the partner runs the service, our child failure is
+                // history; we are a standby again (and may take over when it fails).
+                self.child_failed = false;
+                self.event(Event::FaultCleared {
+                    fault: super::Fault::ChildFailed,
+                });
+                if !self.faulted() {
+                    self.healthy_since = now;
+                }
+            }
         }
         if !self.active {
             if self.peer.unleased && self.lease.is_some() {

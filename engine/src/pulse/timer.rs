@@ -21,15 +21,19 @@ pub enum TimerReason {
     LeaseRequest,
     /// The lease runs out (judged conservatively): give up if still active.
     LeaseExpiry,
+    /// Legacy backup: the primary said STOPPED without having been active; if it still is
+    /// not active when this fires, take over.
+    StoppedGrace,
 }
 
 impl TimerReason {
     /// All reasons, in the order expired timers are handled.
-    pub const ALL: [TimerReason; 8] = [
+    pub const ALL: [TimerReason; 9] = [
         TimerReason::LeaseExpiry,
         TimerReason::PublicDeadline,
         TimerReason::PrivateDeadline,
         TimerReason::StartupListen,
+        TimerReason::StoppedGrace,
         TimerReason::LeaseRequest,
         TimerReason::Heartbeat,
         TimerReason::ArpRepeat,
@@ -44,7 +48,7 @@ impl TimerReason {
 /// One optional deadline per [`TimerReason`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TimerTable {
-    at: [Option<Instant>; 8],
+    at: [Option<Instant>; 9],
 }
 
 impl TimerTable {
@@ -62,7 +66,7 @@ impl TimerTable {
     }
     /// Disarm all.
     pub fn clear(&mut self) {
-        self.at = [None; 8];
+        self.at = [None; 9];
     }
     /// Earliest armed deadline and its reason (ties: handling order).
     pub fn next(&self) -> Option<(Instant, TimerReason)> {

@@ -173,5 +173,6 @@ const GIVEUP_ACTIONS: [Action; 6] = [
 mod active;
 mod inactive;
 mod lease;
+mod legacy;
 mod rejecting;
 mod starting;

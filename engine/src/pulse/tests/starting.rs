@@ -25,14 +25,6 @@ fn start_is_inactive_removes_stale_vips_and_beats_on_both_paths() {
 }
 
 #[test]
-fn legacy_inactive_router_sends_empty_probes() {
-    let mut p = Pulse::new(base(), Role::Primary, 1, Instant::ZERO).unwrap();
-    let tx = transmits(&drain(&mut p));
-    assert_eq!(tx.len(), 2);
-    assert!(tx.iter().all(|t| t.bytes.is_empty()));
-}
-
-#[test]
 fn lone_primary_takes_over_after_deadtime_in_the_original_order() {
     let mut p = Pulse::new(v2(), Role::Primary, 1, Instant::ZERO).unwrap();
     drain(&mut p);
