@@ -65,7 +65,11 @@ fn table_lists_every_scheduler_with_its_metrics() {
     assert_eq!(lines.len(), 2 + names.len(), "{text}");
     for (line, name) in lines[2..].iter().zip(names) {
         assert_eq!(line.split_whitespace().next(), Some(name), "{text}");
-        assert_eq!(line.matches('%').count(), 3, "{line}");
+        assert_eq!(
+            line.matches('%').count() + line.matches("n/a").count(),
+            3,
+            "{line}"
+        );
     }
 }
 
@@ -83,7 +87,7 @@ fn json_is_deterministic_for_a_seed() {
         assert!(r["imbalance_max_mean"].as_f64().unwrap() >= 1.0);
         assert_eq!(r["series"].as_array().unwrap().len(), 200);
         for k in ["moved_on_leave", "moved_on_join", "persistence_hits"] {
-            let v = r[k].as_f64().unwrap();
+            let v = r[k].as_f64().unwrap_or_else(|| panic!("{k} in {r}"));
             assert!((0.0..=1.0).contains(&v), "{k} = {v}");
         }
     }

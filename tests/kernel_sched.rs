@@ -388,13 +388,11 @@ fn kernel_schedulers_choose_as_engine_sched() {
     );
     let r = Replay::run(&console);
     println!("{}", r.summary());
-    println!(
-        "kernel: {}",
-        console
-            .lines()
-            .find(|l| l.starts_with("SCHED-KERNEL"))
-            .unwrap_or("?")
-    );
+    let kernel = console
+        .lines()
+        .find_map(|l| l.find("SCHED-KERNEL ").map(|i| &l[i + 13..]))
+        .unwrap_or("?");
+    println!("kernel: {kernel}");
     assert!(
         r.errors.is_empty(),
         "engine::sched differs from the kernel:\n{}\n{}\n{context}",

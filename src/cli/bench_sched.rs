@@ -104,8 +104,9 @@ struct Outcome {
     decisions_per_sec: f64,
     imbalance_max_mean: f64,
     imbalance_cv: f64,
-    moved_on_leave: f64,
-    moved_on_join: f64,
+    /// `None` when every probe client was on the leaving server (fo: all on the heaviest).
+    moved_on_leave: Option<f64>,
+    moved_on_join: Option<f64>,
     persistence_hits: f64,
     lost_on_failure: u64,
     /// (seconds, max/mean, cv) samples.
@@ -363,7 +364,7 @@ fn sample(s: &Scheduler, t_ns: u64) -> (f64, f64, f64) {
 
 /// The share of probe clients whose server changes when server 0 leaves (clients that
 /// were on server 0 excluded: they must move), or when a new server joins.
-fn disruption(alg: Algorithm, weights: &[u32], a: &Args, leave: bool) -> f64 {
+fn disruption(alg: Algorithm, weights: &[u32], a: &Args, leave: bool) -> Option<f64> {
     const PROBES: u32 = 2000;
     let run = |servers: &[(usize, u32)]| -> Vec<Option<usize>> {
         let mut rng = ChaCha8Rng::seed_from_u64(a.seed ^ 0x6d6f_7665);
@@ -401,9 +402,9 @@ fn disruption(alg: Algorithm, weights: &[u32], a: &Args, leave: bool) -> f64 {
         .filter(|(b, _)| !(leave && *b == Some(0)))
         .collect();
     if considered.is_empty() {
-        return 0.0;
+        return None;
     }
-    considered.iter().filter(|(b, a)| b != a).count() as f64 / considered.len() as f64
+    Some(considered.iter().filter(|(b, a)| b != a).count() as f64 / considered.len() as f64)
 }
 
 fn human(x: f64) -> String {
@@ -414,6 +415,10 @@ fn human(x: f64) -> String {
     } else {
         format!("{x:.0}")
     }
+}
+
+fn percent(x: Option<f64>) -> String {
+    x.map_or("n/a".to_string(), |v| format!("{:.1}%", v * 100.0))
 }
 
 fn table(w: &Workload, out: &[Outcome]) -> String {
@@ -433,14 +438,14 @@ fn table(w: &Workload, out: &[Outcome]) -> String {
     for o in out {
         let _ = writeln!(
             s,
-            "{:<6} {:>11} {:>9.2} {:>6.3} {:>8} {:>11.1}% {:>10.1}% {:>11.1}%",
+            "{:<6} {:>11} {:>9.2} {:>6.3} {:>8} {:>12} {:>11} {:>11.1}%",
             o.scheduler,
             human(o.decisions_per_sec),
             o.imbalance_max_mean,
             o.imbalance_cv,
             o.no_destination,
-            o.moved_on_leave * 100.0,
-            o.moved_on_join * 100.0,
+            percent(o.moved_on_leave),
+            percent(o.moved_on_join),
             o.persistence_hits * 100.0
         );
     }
@@ -620,7 +625,7 @@ fn write_svgs(dir: &Path, out: &[Outcome]) -> anyhow::Result<Vec<PathBuf>> {
             bar_svg(
                 "Clients moved when a server leaves (%)",
                 "%",
-                &bars(|o| o.moved_on_leave * 100.0),
+                &bars(|o| o.moved_on_leave.unwrap_or(0.0) * 100.0),
             ),
         ),
         (
@@ -628,7 +633,7 @@ fn write_svgs(dir: &Path, out: &[Outcome]) -> anyhow::Result<Vec<PathBuf>> {
             bar_svg(
                 "Clients moved when a server joins (%)",
                 "%",
-                &bars(|o| o.moved_on_join * 100.0),
+                &bars(|o| o.moved_on_join.unwrap_or(0.0) * 100.0),
             ),
         ),
         (
