@@ -63,6 +63,10 @@ pub struct Args {
     /// A checkpoint (the kernel's counters) every this many steps.
     #[arg(long, default_value_t = 100)]
     check_every: usize,
+    /// Required: this machine's IPVS table is scratch (the driver flushes it, and expects
+    /// sched.sh's routes). Without it the command refuses, so it cannot empty a director.
+    #[arg(long)]
+    scratch: bool,
     /// Only the scenarios with these names (all when none is given).
     #[arg(long)]
     only: Vec<String>,
@@ -313,6 +317,9 @@ struct Driver {
 impl Args {
     /// Run the driver (inside the VM, as root).
     pub fn run(self) -> anyhow::Result<ExitCode> {
+        if !self.scratch {
+            bail!("bench kernel-sched flushes this machine's IPVS table: it runs in the test VM (tests/kernel/sched.sh passes --scratch)");
+        }
         let ipvs = IpvsClient::connect().context("connect to IPVS")?;
         ipvs.flush().context("flush IPVS")?;
         ipvs.set_timeouts(Timeouts {

@@ -20,7 +20,7 @@ echo 1 > /proc/sys/kernel/printk
 echo 1048576 > /proc/sys/net/netfilter/nf_conntrack_max 2>/dev/null
 echo "SCHED-KERNEL $(uname -r)"
 ls /lib/modules | grep -q ip_vs_twos || echo "SCHED-NOTE no ip_vs_twos module in this kernel"
-$P bench kernel-sched --iface sched0 ${SCHED_ARGS:-} 2> /tmp/driver.err; rc=$?
+$P bench kernel-sched --scratch --iface sched0 ${SCHED_ARGS:-} 2> /tmp/driver.err; rc=$?
 cat /tmp/driver.err
 echo "SCHED-DRIVER $rc"
 [ $rc = 0 ]
