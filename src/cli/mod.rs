@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use piranha_engine::config::{self, Parsed};
 
+mod bench;
 mod check;
 mod config_cmd;
 mod drain;
@@ -71,6 +72,9 @@ enum Command {
     Ipvs(ipvs::Command),
     /// Simulate two routers under seeded faults and check the failover invariants.
     Sim(sim::Args),
+    /// Benchmarks: compare the IPVS schedulers on a workload (`bench sched`).
+    #[command(subcommand)]
+    Bench(bench::Command),
 }
 
 /// The `-c FILE` option shared by every subcommand that reads lvs.cf.
@@ -179,6 +183,7 @@ pub fn main() -> ExitCode {
         Command::Passwd(args) => args.run(),
         Command::Ipvs(cmd) => cmd.run(),
         Command::Sim(args) => args.run(),
+        Command::Bench(cmd) => cmd.run(),
     };
     match result {
         Ok(code) => code,

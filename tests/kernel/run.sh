@@ -77,6 +77,7 @@ for m in crypto/crc32c_generic lib/libcrc32c net/ipv4/netfilter/nf_defrag_ipv4 \
   net/netfilter/ipvs/ip_vs_wlc net/netfilter/ipvs/ip_vs_sh net/netfilter/ipvs/ip_vs_dh \
   net/netfilter/ipvs/ip_vs_mh net/netfilter/ipvs/ip_vs_sed net/netfilter/ipvs/ip_vs_nq \
   net/netfilter/ipvs/ip_vs_lblc net/netfilter/ipvs/ip_vs_lblcr net/netfilter/ipvs/ip_vs_fo \
+  net/netfilter/ipvs/ip_vs_twos \
   net/netfilter/ipvs/ip_vs_ovf drivers/net/veth; do
   f="$ROOT/lib/modules/$KVER/kernel/$m.ko"
   [ -f "$f" ] || continue

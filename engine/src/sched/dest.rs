@@ -128,6 +128,28 @@ impl Load {
             self.overloaded = false;
         }
     }
+    /// Thresholds changed: set the flag at `upper` connections or more, keep it down to
+    /// the lower bound (`lower`, or 3/4 of `upper` rounded up), clear it below that or
+    /// without an upper threshold.
+    pub(crate) fn update_overload(&mut self) {
+        if self.upper_threshold == 0 {
+            self.overloaded = false;
+            return;
+        }
+        let total = self.total_conns();
+        if total >= u64::from(self.upper_threshold) {
+            self.overloaded = true;
+            return;
+        }
+        let low = if self.lower_threshold != 0 {
+            self.lower_threshold
+        } else {
+            self.upper_threshold - self.upper_threshold / 4
+        };
+        if total < u64::from(low) {
+            self.overloaded = false;
+        }
+    }
     /// The eligibility test most schedulers share: not overloaded and weight > 0.
     pub(crate) fn usable(&self) -> bool {
         !self.overloaded && self.weight > 0

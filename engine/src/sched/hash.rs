@@ -1,8 +1,11 @@
 //! The kernel's hash functions for dh, sh, lblc/lblcr and mh, bit for bit.
 //!
-//! - dh/sh/lblc/lblcr: `(ntohl(addr_fold) * 2654435761UL) & mask`; IPv6 folds the four
-//!   32-bit words with XOR first. sh adds the port and a fallback offset:
-//!   `(offset + (ntohs(port) + ntohl(addr_fold)) * 2654435761UL) & mask`.
+//! - dh/sh/lblc/lblcr: `hash_32(ntohl(addr_fold), bits)` (include/linux/hash.h: the high
+//!   `bits` bits of `val * GOLDEN_RATIO_32`, 0x61C88647); IPv6 folds the four 32-bit
+//!   words with XOR first. sh adds the port and a fallback offset:
+//!   `(offset + hash_32(ntohs(port) + ntohl(addr_fold), 8)) & 0xff`. (Kernels before
+//!   4.x took the *low* bits of `val * 2654435761`; the kernel differential against
+//!   Debian's 6.1, tests/kernel_sched.rs, showed the difference.)
 //! - mh: `hsiphash` of the host-order `u32` `offset + ntohs(port) + ntohl(addr_fold)`, with
 //!   the fixed keys of `generate_hash_secret` (2654435761 twice, 2654446892 twice). On
 //!   64-bit kernels hsiphash is SipHash-1-3 over 64-bit words, truncated to 32 bits; this
@@ -10,8 +13,13 @@
 
 use core::net::IpAddr;
 
-/// Knuth's multiplicative constant the IPVS hashes use.
-const GOLDEN: u64 = 2_654_435_761;
+/// `GOLDEN_RATIO_32` of include/linux/hash.h.
+const GOLDEN_RATIO_32: u32 = 0x61c8_8647;
+
+/// The kernel's `hash_32(val, bits)`: the high `bits` bits of `val * GOLDEN_RATIO_32`.
+pub(crate) fn hash_32(val: u32, bits: u32) -> u32 {
+    val.wrapping_mul(GOLDEN_RATIO_32) >> (32 - bits)
+}
 
 /// `ntohl(addr_fold)`: the IPv4 address, or the XOR of an IPv6 address's four words.
 pub(crate) fn fold(addr: IpAddr) -> u32 {
@@ -27,13 +35,13 @@ pub(crate) fn fold(addr: IpAddr) -> u32 {
 
 /// `ip_vs_dh_hashkey` / `ip_vs_lblc_hashkey` with a table of `1 << bits` buckets.
 pub(crate) fn addr_bucket(addr: IpAddr, bits: u32) -> usize {
-    (u64::from(fold(addr)).wrapping_mul(GOLDEN) & ((1u64 << bits) - 1)) as usize
+    hash_32(fold(addr), bits) as usize
 }
 
 /// `ip_vs_sh_hashkey` (256 buckets) with port and fallback offset.
 pub(crate) fn sh_bucket(addr: IpAddr, port: u16, offset: u32) -> usize {
-    let v = u64::from(u32::from(port).wrapping_add(fold(addr)));
-    (u64::from(offset).wrapping_add(v.wrapping_mul(GOLDEN)) & 0xff) as usize
+    let v = u32::from(port).wrapping_add(fold(addr));
+    (offset.wrapping_add(hash_32(v, 8)) & 0xff) as usize
 }
 
 /// `hsiphash_key_t` hash1 of ip_vs_mh.c.
@@ -101,14 +109,18 @@ mod tests {
 
     #[test]
     fn multiplicative_hash_matches_hand_computation() {
-        // 10.0.0.1 = 0x0a000001; 0x0a000000 * anything has its low 25 bits zero, so the
-        // low bits are those of 1 * 2654435761 = 0x9E3779B1: byte 0xB1, 10 bits 0x1B1.
+        // 10.0.0.1 = 0x0a000001; 0x0a000001 * 0x61c88647 mod 2^32 = 0x27c88647 (the
+        // 0x0a000000 part contributes (0x0a * 0x47 mod 256) << 24 = 0xc6 << 24), whose top
+        // byte is 0x27 and top 10 bits 0x9f.
         let a = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
-        assert_eq!(addr_bucket(a, 8), 0xb1);
-        assert_eq!(addr_bucket(a, 10), 0x1b1);
-        assert_eq!(sh_bucket(a, 0, 0), 0xb1);
-        // port 1 => value 0x0a000002, low byte 2 * 0xB1 = 0x162 => 0x62; offset 1 => 0x63.
-        assert_eq!(sh_bucket(a, 1, 1), 0x63);
+        assert_eq!(0x0a00_0001u32.wrapping_mul(GOLDEN_RATIO_32), 0x27c8_8647);
+        assert_eq!(addr_bucket(a, 8), 0x27);
+        assert_eq!(addr_bucket(a, 10), 0x9f);
+        assert_eq!(sh_bucket(a, 0, 0), 0x27);
+        // port 1 => 0x0a000002 * 0x61c88647 = 0x27c88647 + 0x61c88647 = 0x89910c8e: top
+        // byte 0x89; offset 1 => 0x8a; offset 0x80 wraps to 0x09.
+        assert_eq!(sh_bucket(a, 1, 1), 0x8a);
+        assert_eq!(sh_bucket(a, 1, 0x80), 0x09);
     }
 
     #[test]

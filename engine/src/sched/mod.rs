@@ -305,18 +305,21 @@ impl Scheduler {
     /// Sets a destination's connection thresholds (`ipvsadm -x UPPER -y LOWER`, 0 = none).
     /// From then on connection events drive the overload flag as the kernel does: a new
     /// connection sets it when active + inactive reaches `upper`; an ended one clears it
-    /// below `lower`, or below 3/4 of `upper` without a lower threshold. Like
-    /// `__ip_vs_update_dest`, a new upper threshold of 0 or above the old one clears it now,
-    /// and the scheduler's `upd_dest` hook runs (wrr restarts from the list head, sh/mh
-    /// rebuild), as for any `ipvsadm -e`.
+    /// below `lower`, or below 3/4 of `upper` without a lower threshold. Changed thresholds
+    /// re-evaluate the flag at once by the same rule (set at `upper` or more, kept down to
+    /// the lower bound, cleared below it or with `upper` = 0): what Debian's 6.1 kernel
+    /// does, as the kernel differential (tests/kernel_sched.rs) measured, and what newer
+    /// kernels' `ip_vs_dest_update_overload` does; older ones only cleared the flag when
+    /// `upper` became 0 or grew. Like any `ipvsadm -e`, the scheduler's `upd_dest` hook
+    /// runs (wrr restarts from the list head, sh/mh rebuild).
     pub fn set_thresholds(&mut self, id: DestId, upper: u32, lower: u32) -> Result<(), SchedError> {
         let slot = self.in_list(id)?;
         self.dests.update(id, |st| {
-            if upper == 0 || upper > st.upper_threshold {
-                st.overloaded = false;
+            if (st.upper_threshold, st.lower_threshold) != (upper, lower) {
+                st.upper_threshold = upper;
+                st.lower_threshold = lower;
+                st.update_overload();
             }
-            st.upper_threshold = upper;
-            st.lower_threshold = lower;
         });
         self.policy.refresh(&self.dests, slot);
         // Any `ipvsadm -e` goes through __ip_vs_update_dest, which calls upd_dest.
@@ -333,7 +336,13 @@ impl Scheduler {
         Ok(())
     }
 
-    /// A new connection to `id` was created (it starts active).
+    /// A new connection to `id` was created; it is counted active, as Debian's 6.1 kernel
+    /// counts a new TCP connection from its first SYN on (measured by the kernel
+    /// differential, tests/kernel_sched.rs). A new UDP connection counts *inactive* in
+    /// the kernel, for good (`__ip_vs_update_dest` puts `IP_VS_CONN_F_INACTIVE` in the
+    /// destination's connection flags and only TCP state changes move a connection to
+    /// active): model it with this followed by [`on_conn_inactive`](Self::on_conn_inactive)
+    /// (the overload flag is decided here, on active + inactive, either way).
     pub fn on_conn_open(&mut self, id: DestId) -> Result<(), SchedError> {
         let (slot, flipped) = self
             .dests

@@ -436,14 +436,34 @@ fn thresholds_drive_the_overload_flag_like_bind_and_unbind() {
         s.on_conn_close(b, true).unwrap();
         assert!(!s.dest(b).unwrap().overloaded);
         assert_eq!(pick(&mut s), Some(b));
-        // A lower threshold of 1 clears only at 0; raising the upper one clears at once.
+        // A lower threshold of 1 clears only at 0.
         s.on_conn_open(b).unwrap();
         s.set_thresholds(b, 2, 1).unwrap();
         assert!(s.dest(b).unwrap().overloaded);
         s.on_conn_inactive(b).unwrap();
         s.on_conn_close(b, false).unwrap();
         assert!(s.dest(b).unwrap().overloaded, "total 1 is not < lower 1");
+        // Changed thresholds re-evaluate the flag at once (as the 6.1 kernel measured by
+        // tests/kernel_sched.rs): a higher upper one keeps it down to the lower bound...
         s.set_thresholds(b, 5, 1).unwrap();
+        assert!(
+            s.dest(b).unwrap().overloaded,
+            "total 1 is not below lower 1"
+        );
+        // ...a lower bound above the connections clears it, no upper one clears it...
+        s.set_thresholds(b, 5, 2).unwrap();
+        assert!(!s.dest(b).unwrap().overloaded);
+        s.set_thresholds(b, 1, 0).unwrap();
+        assert!(
+            s.dest(b).unwrap().overloaded,
+            "1 connection reaches upper 1 at once"
+        );
+        s.set_thresholds(b, 0, 0).unwrap();
+        assert!(!s.dest(b).unwrap().overloaded);
+        // ...and unchanged thresholds (a weight-only edit) leave it alone.
+        s.set_thresholds(b, 1, 0).unwrap();
+        s.set_overloaded(b, false).unwrap();
+        s.set_thresholds(b, 1, 0).unwrap();
         assert!(!s.dest(b).unwrap().overloaded);
     }
 }
