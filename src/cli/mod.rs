@@ -21,6 +21,7 @@ mod pulse;
 mod send_arp;
 mod sim;
 mod status;
+mod traffic;
 mod witness;
 
 const EXAMPLES: &str = "\
@@ -69,6 +70,9 @@ enum Command {
     Ipvs(ipvs::Command),
     /// Simulate two routers under seeded faults and check the failover invariants.
     Sim(sim::Args),
+    /// The end-to-end harness's client and real server (tests/kernel/e2e-guest.sh).
+    #[command(subcommand, hide = true)]
+    Traffic(traffic::Command),
 }
 
 /// The `-c FILE` option shared by every subcommand that reads lvs.cf.
@@ -132,6 +136,7 @@ pub fn main() -> ExitCode {
         Command::Passwd(args) => args.run(),
         Command::Ipvs(cmd) => cmd.run(),
         Command::Sim(args) => args.run(),
+        Command::Traffic(cmd) => cmd.run(),
     };
     match result {
         Ok(code) => code,
