@@ -43,6 +43,8 @@ struct Figures {
     last_fail_ms: f64,
     survived: u64,
     long: u64,
+    /// Failures during a stall of the VM itself (the client's loopback control failed too).
+    stalled: u64,
 }
 
 fn parse(line: &str) -> Option<((String, String, String), Figures)> {
@@ -68,6 +70,7 @@ fn parse(line: &str) -> Option<((String, String, String), Figures)> {
             last_fail_ms: num("last_fail_ms")?,
             survived: survived.parse().ok()?,
             long: long.parse().ok()?,
+            stalled: num("stalled")? as u64,
         },
     ))
 }
@@ -128,12 +131,12 @@ fn client_traffic_across_failover_in_a_vm() {
 
     // The table, in every case.
     println!(
-        "{:<11} {:<4} {:<9} {:>10} {:>7} {:>6} {:>13} {:>8}",
-        "impl", "topo", "fault", "outage ms", "failed", "ok", "last fail ms", "long"
+        "{:<11} {:<4} {:<9} {:>10} {:>7} {:>6} {:>13} {:>8} {:>8}",
+        "impl", "topo", "fault", "outage ms", "failed", "ok", "last fail ms", "long", "stalled"
     );
     for (key, f) in &figures {
         println!(
-            "{:<11} {:<4} {:<9} {:>10} {:>7} {:>6} {:>13} {:>8}",
+            "{:<11} {:<4} {:<9} {:>10} {:>7} {:>6} {:>13} {:>8} {:>8}",
             key.0,
             key.1,
             key.2,
@@ -141,7 +144,8 @@ fn client_traffic_across_failover_in_a_vm() {
             f.failed,
             f.ok,
             f.last_fail_ms,
-            format!("{}/{}", f.survived, f.long)
+            format!("{}/{}", f.survived, f.long),
+            f.stalled
         );
     }
     println!(

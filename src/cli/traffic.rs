@@ -18,8 +18,13 @@
 //! The `FAULT` line: `FAULT <name> outage_ms=<fault to the first successful request after the
 //! window's last failure; 0 without failures> failed=<requests that failed in the window>
 //! ok=<that succeeded> last_fail_ms=<fault to the end of the last failure; -1 without>
-//! long=<survived>/<open at the fault>`. A long-lived connection survives when it is still
-//! open at `end` and exchanged bytes after the fault.
+//! long=<survived>/<open at the fault> stalled=<failures not counted>`. A long-lived connection
+//! survives when it is still open at `end` and exchanged bytes after the fault.
+//!
+//! Stalls: a loop of the same requests to a server of the client's own on loopback runs
+//! alongside. A failure through the VIP whose interval overlaps a failed loopback request is
+//! the machine stalling (an emulated VM on a busy host stops for hundreds of milliseconds at a
+//! time), not the directors: it is counted as `stalled`, not as failed.
 
 use std::io::{BufRead as _, Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -61,6 +66,10 @@ pub enum Command {
         /// A long-lived connection without an echo for this long is dead, milliseconds.
         #[arg(long, default_value_t = 5000)]
         stall_ms: u64,
+        /// After each `FAULT` line, one `TRACE` line per failed request of the window (its
+        /// end, milliseconds after the fault, and the error).
+        #[arg(long)]
+        trace: bool,
     },
 }
 
@@ -75,6 +84,7 @@ impl Command {
                 long,
                 interval_ms,
                 stall_ms,
+                trace,
             } => client(
                 target,
                 workers,
@@ -82,6 +92,7 @@ impl Command {
                 long,
                 Duration::from_millis(interval_ms),
                 Duration::from_millis(stall_ms),
+                trace,
             ),
         }
     }
@@ -139,8 +150,11 @@ fn serve_one(mut conn: TcpStream, body: &str) -> std::io::Result<()> {
 /// One short request's outcome: when it started and ended, whether it succeeded.
 #[derive(Clone, Copy)]
 struct Request {
+    start: Instant,
     end: Instant,
     ok: bool,
+    /// Why it failed (`ErrorKind`'s name), for `--trace`.
+    error: Option<std::io::ErrorKind>,
 }
 
 /// One long-lived connection.
@@ -154,6 +168,17 @@ struct Long {
 struct Record {
     requests: Vec<Request>,
     longs: Vec<Long>,
+    /// The failed requests of the control loop (to this process's own loopback server): when
+    /// the machine itself stalls (an emulated VM on a busy host), they fail too.
+    stalls: Vec<(Instant, Instant)>,
+}
+
+impl Record {
+    /// A failure through the VIP that overlaps a failed control request: the machine stalled,
+    /// the directors did not fail the client.
+    fn stalled(&self, q: &Request) -> bool {
+        self.stalls.iter().any(|&(s, e)| s <= q.end && q.start <= e)
+    }
 }
 
 fn client(
@@ -163,6 +188,7 @@ fn client(
     long: usize,
     interval: Duration,
     stall: Duration,
+    trace: bool,
 ) -> anyhow::Result<ExitCode> {
     let record = Arc::new(Mutex::new(Record::default()));
     let stop = Arc::new(AtomicBool::new(false));
@@ -173,13 +199,42 @@ fn client(
             // Stagger the loops so their requests sample different instants.
             std::thread::sleep(timeout / (workers as u32 + 1) * w as u32);
             while !stop.load(Ordering::Relaxed) {
-                let ok = request(target, timeout).is_ok();
+                let start = Instant::now();
+                let result = request(target, timeout);
                 let end = Instant::now();
-                record.lock().unwrap().requests.push(Request { end, ok });
+                let ok = result.is_ok();
+                let error = result.err().map(|e| e.kind());
+                record.lock().unwrap().requests.push(Request {
+                    start,
+                    end,
+                    ok,
+                    error,
+                });
                 if !ok {
                     // A refused connection fails at once: do not spin on it.
                     std::thread::sleep(Duration::from_millis(20));
                 }
+            }
+        }));
+    }
+    // The control loop: the same requests to a server of this process on loopback.
+    let control = TcpListener::bind("127.0.0.1:0").context("bind the control server")?;
+    let control_addr = control.local_addr()?;
+    std::thread::spawn(move || {
+        for conn in control.incoming().flatten() {
+            std::thread::spawn(move || serve_one(conn, "control\n"));
+        }
+    });
+    {
+        let (record, stop) = (Arc::clone(&record), Arc::clone(&stop));
+        threads.push(std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let start = Instant::now();
+                if request(control_addr, timeout).is_err() {
+                    let end = Instant::now();
+                    record.lock().unwrap().stalls.push((start, end));
+                }
+                std::thread::sleep(Duration::from_millis(20));
             }
         }));
     }
@@ -203,7 +258,16 @@ fn client(
             (Some("fault"), Some(name)) => window = Some((name.to_string(), now)),
             (Some("end"), _) => {
                 if let Some((name, at)) = window.take() {
-                    println!("{}", figures(&name, at, now, &record.lock().unwrap()));
+                    let r = record.lock().unwrap();
+                    println!("{}", figures(&name, at, now, &r));
+                    if trace {
+                        for q in r.requests.iter().filter(|q| q.end >= at && q.end <= now) {
+                            if let Some(e) = q.error {
+                                let stall = if r.stalled(q) { " (stalled)" } else { "" };
+                                println!("TRACE {name} {:.0} {e:?}{stall}", ms(at, q.end));
+                            }
+                        }
+                    }
                 }
             }
             (Some("stats"), _) => {
@@ -322,12 +386,12 @@ fn ms(from: Instant, to: Instant) -> f64 {
 
 /// The `FAULT` line of the window [`at`, `end`].
 fn figures(name: &str, at: Instant, end: Instant, r: &Record) -> String {
-    let in_window: Vec<Request> = r
+    let (in_window, stalled): (Vec<Request>, Vec<Request>) = r
         .requests
         .iter()
         .copied()
         .filter(|q| q.end >= at && q.end <= end)
-        .collect();
+        .partition(|q| q.ok || !r.stalled(q));
     let failed = in_window.iter().filter(|q| !q.ok).count();
     let last_fail = in_window.iter().filter(|q| !q.ok).map(|q| q.end).max();
     let outage = match last_fail {
@@ -349,10 +413,11 @@ fn figures(name: &str, at: Instant, end: Instant, r: &Record) -> String {
         .filter(|l| l.died.is_none_or(|d| d > end) && l.last_ok > at)
         .count();
     format!(
-        "FAULT {name} outage_ms={} failed={failed} ok={} last_fail_ms={} long={survived}/{}",
+        "FAULT {name} outage_ms={} failed={failed} ok={} last_fail_ms={} long={survived}/{} stalled={}",
         outage.map_or("-1".to_string(), |o| format!("{o:.0}")),
         in_window.len() - failed,
         last_fail.map_or("-1".to_string(), |l| format!("{:.0}", ms(at, l))),
-        open_at_fault.len()
+        open_at_fault.len(),
+        stalled.len()
     )
 }

@@ -246,7 +246,7 @@ run() {
   start "$IMPL" d2
   sleep "$SETTLE"
   rm -f $T/ctl; mkfifo $T/ctl
-  $IP netns exec e2e-cl $P traffic client --target $VIP:80 --long 6 < $T/ctl > $T/client-$IMPL-$TOPO.out 2>&1 &
+  $IP netns exec e2e-cl $P traffic client --target $VIP:80 --workers 3 --timeout-ms 500 --long 6 --trace < $T/ctl > $T/client-$IMPL-$TOPO.out 2>&1 &
   CLIENT=$!
   exec 3> $T/ctl
   sleep 1
@@ -292,7 +292,8 @@ run() {
   i=0
   while alive $CLIENT && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
   sed -n "s/^FAULT /E2E $IMPL $TOPO /p" $T/client-$IMPL-$TOPO.out
-  grep -v '^FAULT ' $T/client-$IMPL-$TOPO.out | head -5
+  sed -n "s/^TRACE /E2E-TRACE $IMPL $TOPO /p" $T/client-$IMPL-$TOPO.out
+  grep -v "^FAULT \\|^TRACE " $T/client-$IMPL-$TOPO.out | head -5
   if [ -n "$E2E_VERBOSE" ]; then
     for n in d1 d2; do echo "--- $IMPL $n"; tail -n 40 $T/$IMPL-$n.log; done
   fi
