@@ -18,7 +18,8 @@
 //! The `FAULT` line: `FAULT <name> outage_ms=<fault to the first successful request after the
 //! window's last failure; 0 without failures> failed=<requests that failed in the window>
 //! ok=<that succeeded> last_fail_ms=<fault to the end of the last failure; -1 without>
-//! long=<survived>/<open at the fault> stalled=<failures not counted>`. A long-lived connection
+//! long=<survived>/<open at the fault> stalled=<failures not counted> refused=<failures by
+//! refusal or reset> last_refused_ms=<fault to the last of those; -1 without>`. A long-lived connection
 //! survives when it is still open at `end` and exchanged bytes after the fault.
 //!
 //! Stalls: a loop of the same requests to a server of the client's own on loopback runs
@@ -162,6 +163,8 @@ struct Long {
     opened: Instant,
     last_ok: Instant,
     died: Option<Instant>,
+    /// Why it died, for `--trace`.
+    error: Option<std::io::ErrorKind>,
 }
 
 #[derive(Default)]
@@ -267,6 +270,13 @@ fn client(
                                 println!("TRACE {name} {:.0} {e:?}{stall}", ms(at, q.end));
                             }
                         }
+                        for l in &r.longs {
+                            if let (Some(d), Some(e)) = (l.died, l.error) {
+                                if d >= at && d <= now {
+                                    println!("TRACE {name} {:.0} long-lived: {e:?}", ms(at, d));
+                                }
+                            }
+                        }
                     }
                 }
             }
@@ -360,6 +370,7 @@ fn long_lived(
             opened: now,
             last_ok: now,
             died: None,
+            error: None,
         });
         r.longs.len() - 1
     };
@@ -371,8 +382,9 @@ fn long_lived(
         let mut r = record.lock().unwrap();
         match result {
             Ok(()) => r.longs[idx].last_ok = now,
-            Err(_) => {
+            Err(e) => {
                 r.longs[idx].died = Some(now);
+                r.longs[idx].error = Some(e.kind());
                 return;
             }
         }
@@ -393,6 +405,19 @@ fn figures(name: &str, at: Instant, end: Instant, r: &Record) -> String {
         .filter(|q| q.end >= at && q.end <= end)
         .partition(|q| q.ok || !r.stalled(q));
     let failed = in_window.iter().filter(|q| !q.ok).count();
+    // Refused or reset: a director (or the real server behind it) answered "no", which a stall
+    // cannot cause: the VIP without a real server, a real server down, a table removed.
+    let refused: Vec<Instant> = in_window
+        .iter()
+        .filter(|q| {
+            matches!(
+                q.error,
+                Some(std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset)
+            )
+        })
+        .map(|q| q.end)
+        .collect();
+    let last_refused = refused.iter().max().copied();
     let last_fail = in_window.iter().filter(|q| !q.ok).map(|q| q.end).max();
     let outage = match last_fail {
         None => Some(0.0),
@@ -413,11 +438,13 @@ fn figures(name: &str, at: Instant, end: Instant, r: &Record) -> String {
         .filter(|l| l.died.is_none_or(|d| d > end) && l.last_ok > at)
         .count();
     format!(
-        "FAULT {name} outage_ms={} failed={failed} ok={} last_fail_ms={} long={survived}/{} stalled={}",
+        "FAULT {name} outage_ms={} failed={failed} ok={} last_fail_ms={} long={survived}/{} stalled={} refused={} last_refused_ms={}",
         outage.map_or("-1".to_string(), |o| format!("{o:.0}")),
         in_window.len() - failed,
         last_fail.map_or("-1".to_string(), |l| format!("{:.0}", ms(at, l))),
         open_at_fault.len(),
-        stalled.len()
+        stalled.len(),
+        refused.len(),
+        last_refused.map_or("-1".to_string(), |l| format!("{:.0}", ms(at, l)))
     )
 }

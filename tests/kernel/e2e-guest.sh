@@ -231,7 +231,7 @@ wait_vip() {
   [ -n "$(active)" ] || err "$IMPL $TOPO: no director took the VIP ($1)"
 }
 
-fault() { echo "fault $1" >&3; }
+fault() { echo stats >&3; echo "fault $1" >&3; }
 end() { sleep "$WINDOW"; echo end >&3; }
 
 # run IMPL TOPO: one topology, one implementation, every fault
@@ -292,8 +292,8 @@ run() {
   i=0
   while alive $CLIENT && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
   sed -n "s/^FAULT /E2E $IMPL $TOPO /p" $T/client-$IMPL-$TOPO.out
-  sed -n "s/^TRACE /E2E-TRACE $IMPL $TOPO /p" $T/client-$IMPL-$TOPO.out
-  grep -v "^FAULT \\|^TRACE " $T/client-$IMPL-$TOPO.out | head -5
+  sed -n "s/^TRACE /E2E-TRACE $IMPL $TOPO /p; s/^STATS /E2E-STATS $IMPL $TOPO /p" $T/client-$IMPL-$TOPO.out
+  grep -v "^FAULT \\|^TRACE \\|^STATS " $T/client-$IMPL-$TOPO.out | head -5
   if [ -n "$E2E_VERBOSE" ]; then
     for n in d1 d2; do echo "--- $IMPL $n"; tail -n 40 $T/$IMPL-$n.log; done
   fi
