@@ -612,6 +612,9 @@ impl Director {
                     self.push(Output::AddVip(vip));
                 }
             }
+            #[cfg(feature = "mutations")] // MUTATION: no gratuitous ARP
+            Action::Announce(_) if self.mutation == Some(crate::mutation::Mutation::NoAnnounce) => {
+            }
             Action::Announce(a) => {
                 for vip in self.addresses(a) {
                     self.push(Output::Announce(vip));
