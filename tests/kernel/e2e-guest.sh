@@ -254,12 +254,15 @@ run() {
   for f in sigterm sigkill hostgone; do
     a=$(active)
     [ -n "$a" ] || { err "$IMPL $TOPO: nobody active before $f"; break; }
-    fault $f
     case $f in
-      sigterm) stop "$a" TERM;;
-      sigkill) stop "$a" KILL;;
+      sigterm) fault $f; stop "$a" TERM;;
+      sigkill) fault $f; stop "$a" KILL;;
       hostgone)
-        for d in eth0 eth1; do $IP -n e2e-$a link set $d down 2>/dev/null; done
+        # The fault is the public link going down (heartbeats and clients use it): marked
+        # once it is down, since starting ip under emulation takes a noticeable time.
+        $IP -n e2e-$a link set eth0 down
+        fault $f
+        $IP -n e2e-$a link set eth1 down 2>/dev/null
         stop "$a" KILL;;
     esac
     end
