@@ -204,3 +204,43 @@ fn timeline_svg_has_a_lane_per_router_and_fault() {
     assert!(s.contains("pause:r1"), "fault lanes are labelled");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// One fault on its own: the probe client's outage, and whether `outage-bounded` judged it.
+fn lone_fault(src: &str, fault: &str) -> piranha_sim::FaultOutage {
+    let mut cfg = sim_config(src);
+    cfg.duration = piranha_engine::time::Duration::from_secs(200);
+    let schedule: Schedule = fault.parse().expect("schedule parses");
+    cfg.faults = FaultMode::Exact(schedule);
+    let o = piranha_sim::run_seed(&cfg, 3);
+    assert!(o.violations.is_empty(), "{fault}: {:?}", o.violations);
+    assert_eq!(o.outages[0].class, "startup");
+    assert_eq!(o.outages.len(), 2, "startup and the fault: {:?}", o.outages);
+    o.outages[1].clone()
+}
+
+#[test]
+fn a_lone_fault_is_judged_and_its_outage_measured() {
+    let ms = |ns: u64| ns / 1_000_000;
+    // examples/lvs.cf: keepalive 6, deadtime 18, timeout 6, hot standby.
+    let stop = lone_fault(&example(), "stop:r0@100s+40s");
+    assert_eq!(stop.class, "stop");
+    assert!(stop.bound_ns.is_some(), "judged: {stop:?}");
+    // The hot standby takes over on STOPPED with its table ready: within a probe round or two.
+    assert!(ms(stop.outage_ns) <= 40, "SIGTERM hand-over: {stop:?}");
+    let crash = lone_fault(&example(), "crash:r0@100s+40s");
+    assert!(crash.bound_ns.is_some(), "judged: {crash:?}");
+    // Detected by deadtime since the last beat (at most a keepalive before the crash).
+    let o = ms(crash.outage_ns);
+    assert!((12_000..=18_100).contains(&o), "host crash: {crash:?}");
+    let fail = lone_fault(&example(), "server-fail:10.11.12.2@100s+40s");
+    assert!(fail.bound_ns.is_some(), "judged: {fail:?}");
+    assert!(
+        fail.outage_ns > 0 && ms(fail.outage_ns) <= 6_100,
+        "a failing real server takes requests until its next check: {fail:?}"
+    );
+    // Cold standby: every real server checked at once at takeover, so the hand-over is as
+    // quick as far as a client sees in the simulator (checks answer in 100 µs here).
+    let cold = example().replacen("deadtime = 18\n", "deadtime = 18\nhot_standby = 0\n", 1);
+    let stop = lone_fault(&cold, "stop:r0@100s+40s");
+    assert!(ms(stop.outage_ns) <= 40, "cold SIGTERM hand-over: {stop:?}");
+}

@@ -67,6 +67,10 @@ pub struct StatusReport {
     pub role: String,
     /// Whether this router holds the VIPs and runs the IPVS table.
     pub active: bool,
+    /// Whether this router runs its own health checks and IPVS table while inactive
+    /// (`hot_standby`): the real servers' health below is then this router's own view.
+    #[serde(default)]
+    pub hot_standby: bool,
     /// What this router believes of its partner (`unknown`, `active`, `standby`, `stopped`,
     /// `dead`...).
     pub peer: String,

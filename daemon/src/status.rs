@@ -60,6 +60,7 @@ pub fn report(
     StatusReport {
         role: s.role,
         active: s.active,
+        hot_standby: s.lvs_running && !s.active,
         peer: s.peer.to_lowercase(),
         last_change: s.last_change.map(|(at, why)| LastChange {
             at_s: at.saturating_duration_since(Instant::ZERO).as_secs_f64(),
@@ -85,6 +86,8 @@ pub fn render(r: &StatusReport) -> String {
         r.role,
         if r.active {
             "active"
+        } else if r.hot_standby {
+            "backup, hot standby"
         } else {
             "backup, inactive"
         },

@@ -17,17 +17,20 @@ pub enum Mutation {
     ReconcileIgnoresWeight,
     /// nanny: a failed check is never acted on (the real server stays in the table).
     NannyIgnoresFailure,
+    /// director: gratuitous ARP is never sent (clients keep the old router's MAC).
+    NoAnnounce,
 }
 
 impl Mutation {
     /// Every planted bug.
-    pub const ALL: [Mutation; 6] = [
+    pub const ALL: [Mutation; 7] = [
         Mutation::DeadtimeOffByOne,
         Mutation::IgnoreStopped,
         Mutation::NoPrimaryTieBreak,
         Mutation::KeepStaleVips,
         Mutation::ReconcileIgnoresWeight,
         Mutation::NannyIgnoresFailure,
+        Mutation::NoAnnounce,
     ];
 
     /// Its name (kebab case).
@@ -39,6 +42,7 @@ impl Mutation {
             Mutation::KeepStaleVips => "keep-stale-vips",
             Mutation::ReconcileIgnoresWeight => "reconcile-ignores-weight",
             Mutation::NannyIgnoresFailure => "nanny-ignores-failure",
+            Mutation::NoAnnounce => "no-announce",
         }
     }
 }

@@ -58,6 +58,7 @@ struct Driver {
     events: Vec<NannyEvent>,
     pending: Option<ProbeId>,
     last_result_at: Option<Instant>,
+    results: u32,
 }
 
 impl Driver {
@@ -75,11 +76,18 @@ impl Driver {
                     }
                     _ => {
                         assert!(self.pending.is_none(), "one health probe at a time");
-                        if let Some(prev) = self.last_result_at {
-                            assert!(
-                                self.now >= prev + self.nanny.config().timeout,
-                                "checks are one timeout apart"
-                            );
+                        let timeout = self.nanny.config().timeout;
+                        match self.last_result_at {
+                            // The first check starts at once.
+                            None => assert_eq!(self.results, 0),
+                            // The pause after the first is a jitter shorter than timeout.
+                            Some(prev) if self.results == 1 => assert!(
+                                self.now >= prev && self.now < prev + timeout,
+                                "the first pause is a jitter within one timeout"
+                            ),
+                            Some(prev) => {
+                                assert!(self.now >= prev + timeout, "checks are one timeout apart")
+                            }
                         }
                         self.pending = Some(id);
                     }
@@ -132,6 +140,7 @@ impl Driver {
             .handle_probe_result(self.now, id, &result)
             .unwrap();
         self.last_result_at = Some(self.now);
+        self.results += 1;
         self.drain();
     }
 }
@@ -151,6 +160,7 @@ proptest! {
             events: Vec::new(),
             pending: None,
             last_result_at: None,
+            results: 0,
         };
         let mut health = Health::Unknown;
         let mut passes_since_fail: u32 = 0;

@@ -50,6 +50,8 @@ impl World {
         if self.active_faults[idx] == start {
             return;
         }
+        // The probe client sees the world as it was just before the edge.
+        self.probe_fault_edge(idx, start);
         self.active_faults[idx] = start;
         let exempt = self.schedule.0.iter().enumerate().any(|(i, f)| {
             self.active_faults[i]
@@ -196,6 +198,7 @@ impl World {
     }
 
     pub(crate) fn after_step(&mut self) {
+        self.probe.dirty = true;
         let dirty = self.dirty;
         self.dirty = [false; 2];
         self.checker

@@ -278,7 +278,8 @@ impl Checker {
                 return;
             }
             if dirty[i] {
-                let converged = !d.is_active() || r.kernel.same_config(&d.desired_table());
+                // The active router, and a hot standby (lvs running while inactive).
+                let converged = !d.lvs_running() || r.kernel.same_config(&d.desired_table());
                 if converged {
                     self.unconverged[i] = None;
                 } else {

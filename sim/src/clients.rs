@@ -71,6 +71,13 @@ impl Client {
         Some(mac)
     }
 
+    /// How long ago the entry for `vip` was last updated (None: never resolved).
+    pub fn age(&self, now: Instant, vip: Ipv4Addr) -> Option<Duration> {
+        self.cache
+            .get(&vip)
+            .map(|(_, at)| now.saturating_duration_since(*at))
+    }
+
     /// The fresh entry for `vip`, if any.
     pub fn fresh(&self, now: Instant, vip: Ipv4Addr) -> Option<Mac> {
         self.cache

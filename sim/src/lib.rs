@@ -18,6 +18,7 @@ pub mod check;
 pub mod clients;
 pub mod faults;
 mod net;
+pub mod outage;
 pub mod report;
 mod servers;
 #[cfg(test)]
@@ -36,7 +37,8 @@ use piranha_engine::time::{Duration, Instant};
 
 pub use check::Violation;
 pub use faults::{Fault, FaultKind, FaultMode, Schedule};
-pub use report::{svg, Outcome, Stats, Timeline};
+pub use outage::FaultOutage;
+pub use report::{outage_summary, svg, ClassOutage, Outcome, Stats, Timeline};
 
 use faults::WorldFacts;
 use world::{Setup, World};
@@ -166,12 +168,14 @@ pub fn run_schedule(cfg: &SimConfig, seed: u64, schedule: Schedule) -> Outcome {
         w.run_until(end);
     }
     let sim_end = w.now;
+    let outages = w.probe.finish(sim_end);
     let (trace, timeline) = w.rec.finish(end.max(sim_end), heal_at);
     Outcome {
         seed: w.seed(),
         schedule: text,
         violations: std::mem::take(&mut w.checker.violations),
         stats: w.stats.clone(),
+        outages,
         sim_time_ns: sim_end.as_nanos(),
         trace,
         timeline,

@@ -60,6 +60,8 @@ pub struct Outcome {
     pub violations: Vec<Violation>,
     /// Counters.
     pub stats: Stats,
+    /// Every fault's client-visible outage (the probe client's view), in start order.
+    pub outages: Vec<crate::outage::FaultOutage>,
     /// Simulated time covered, nanoseconds.
     pub sim_time_ns: u64,
     /// The trace, when asked for.
@@ -305,4 +307,65 @@ pub fn svg(t: &Timeline, title: &str) -> String {
     );
     s.push_str("</svg>\n");
     s
+}
+
+/// Client-visible outage of one fault class over many runs (see [`crate::outage`]).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ClassOutage {
+    /// The fault class (`startup` for both routers' cold start).
+    pub class: &'static str,
+    /// Faults of this class that ran.
+    pub faults: usize,
+    /// Of those, with any failed probe.
+    pub with_outage: usize,
+    /// Median outage, nanoseconds (nearest rank).
+    pub p50_ns: u64,
+    /// 99th percentile.
+    pub p99_ns: u64,
+    /// Worst.
+    pub max_ns: u64,
+    /// Faults `outage-bounded` judged (isolated, in a known state).
+    pub judged: usize,
+    /// The largest bound it held them to.
+    pub max_bound_ns: Option<u64>,
+}
+
+fn rank(sorted: &[u64], pct: u64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let n = sorted.len() as u64;
+    // Nearest rank: the smallest value with at least pct % of the values at or below it.
+    let k = (pct * n).div_ceil(100).clamp(1, n);
+    sorted[(k - 1) as usize]
+}
+
+/// Per-class p50/p99/max of the outages of `outcomes`, classes in [`crate::faults::CLASSES`]
+/// order (startup first), only the classes that ran.
+pub fn outage_summary(outcomes: &[Outcome]) -> Vec<ClassOutage> {
+    let classes = std::iter::once("startup").chain(crate::faults::CLASSES.iter().copied());
+    classes
+        .filter_map(|class| {
+            let mine: Vec<&crate::outage::FaultOutage> = outcomes
+                .iter()
+                .flat_map(|o| o.outages.iter())
+                .filter(|f| f.class == class)
+                .collect();
+            if mine.is_empty() {
+                return None;
+            }
+            let mut v: Vec<u64> = mine.iter().map(|f| f.outage_ns).collect();
+            v.sort_unstable();
+            Some(ClassOutage {
+                class,
+                faults: v.len(),
+                with_outage: v.iter().filter(|x| **x > 0).count(),
+                p50_ns: rank(&v, 50),
+                p99_ns: rank(&v, 99),
+                max_ns: v.last().copied().unwrap_or(0),
+                judged: mine.iter().filter(|f| f.bound_ns.is_some()).count(),
+                max_bound_ns: mine.iter().filter_map(|f| f.bound_ns).max(),
+            })
+        })
+        .collect()
 }

@@ -17,6 +17,7 @@ use rand_core::SeedableRng;
 use crate::check::Checker;
 use crate::clients::{Client, KernelPlacer, Placer};
 use crate::faults::Schedule;
+use crate::outage::{Probe, PROBE_INTERVAL};
 use crate::report::{Recorder, Stats};
 use crate::SimConfig;
 
@@ -186,6 +187,7 @@ pub struct World {
     pub(crate) checker: Checker,
     pub(crate) rec: Recorder,
     pub(crate) stats: Stats,
+    pub(crate) probe: Probe,
     pub(crate) healed: bool,
     incarnation: u64,
     seed: u64,
@@ -247,6 +249,7 @@ impl World {
             checker: Checker::new(&setup),
             rec: Recorder::new(cfg.trace, cfg.timeline),
             stats: Stats::default(),
+            probe: Probe::new(seed),
             healed: false,
             incarnation: 0,
             seed,
@@ -414,6 +417,16 @@ impl World {
                 (None, Some((t, _))) => t,
                 (None, None) => end,
             };
+            // The probe client's rounds up to the next step (it only looks, so it needs no
+            // place in the queue; at a tie it sees the world before the step).
+            while self.probe.next_at <= next.min(end) {
+                self.now = self.now.max(self.probe.next_at);
+                self.probe.next_at += PROBE_INTERVAL;
+                self.probe_tick();
+                if self.checker.stop {
+                    return false;
+                }
+            }
             if next > end {
                 self.now = end;
                 return true;
@@ -546,6 +559,9 @@ impl World {
             } => self.witness_request(from_router, from, bytes),
             Ev::Arp { client, frame } => {
                 let now = self.now;
+                if client == 0 {
+                    self.probe.learn(now, &frame);
+                }
                 if let Some(changed) = self.clients[client].learn(now, &frame) {
                     self.rec.trace(now, || format!("client{client}  {changed}"));
                 }

@@ -22,6 +22,7 @@ mod release;
 mod send_arp;
 mod sim;
 mod status;
+mod traffic;
 mod witness;
 
 const EXAMPLES: &str = "\
@@ -75,6 +76,9 @@ enum Command {
     /// Benchmarks: compare the IPVS schedulers on a workload (`bench sched`).
     #[command(subcommand)]
     Bench(bench::Command),
+    /// The end-to-end harness's client and real server (tests/kernel/e2e-guest.sh).
+    #[command(subcommand, hide = true)]
+    Traffic(traffic::Command),
 }
 
 /// The `-c FILE` option shared by every subcommand that reads lvs.cf.
@@ -184,6 +188,7 @@ pub fn main() -> ExitCode {
         Command::Ipvs(cmd) => cmd.run(),
         Command::Sim(args) => args.run(),
         Command::Bench(cmd) => cmd.run(),
+        Command::Traffic(cmd) => cmd.run(),
     };
     match result {
         Ok(code) => code,

@@ -120,8 +120,10 @@ impl Args {
                     .with_context(|| format!("cannot write {}", path.display()))?;
             }
         }
+        let outage = piranha_sim::outage_summary(&outcomes);
         if self.json {
-            println!("{}", serde_json::to_string_pretty(&outcomes)?);
+            let doc = serde_json::json!({ "outcomes": outcomes, "outage": outage });
+            println!("{}", serde_json::to_string_pretty(&doc)?);
         }
         let failing: Vec<&Outcome> = outcomes
             .iter()
@@ -144,6 +146,14 @@ impl Args {
                     s.connections_failed_during_faults
                 );
                 println!("faults: {}", o.schedule);
+                for f in o.outages.iter().filter(|f| f.outage_ns > 0) {
+                    println!(
+                        "outage {} after {} at {}",
+                        fmt_secs(piranha_engine::time::Duration::from_nanos(f.outage_ns)),
+                        f.fault,
+                        fmt_secs(piranha_engine::time::Duration::from_nanos(f.at_ns)),
+                    );
+                }
             } else {
                 let failed: u64 = outcomes.iter().map(|o| o.stats.connections_failed).sum();
                 let ok: u64 = outcomes.iter().map(|o| o.stats.connections_ok).sum();
@@ -152,6 +162,9 @@ impl Args {
                     events as f64 / wall.as_secs_f64().max(1e-9)
                 );
             }
+        }
+        if !self.json && n > 1 {
+            print!("{}", outage_table(&outage));
         }
         for o in &failing {
             let v = &o.violations[0];
@@ -201,4 +214,34 @@ impl Args {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// The per-class outage table (`piranha sim --seeds N`).
+fn outage_table(rows: &[piranha_sim::ClassOutage]) -> String {
+    use std::fmt::Write as _;
+    let ms = |ns: u64| format!("{:.0}", ns as f64 / 1e6);
+    let mut s = format!(
+        "client-visible outage per fault (simulated; probe every {} ms, fault to first success):\n",
+        piranha_sim::outage::PROBE_INTERVAL.as_millis()
+    );
+    let _ = writeln!(
+        s,
+        "  {:<13} {:>6} {:>7} {:>9} {:>9} {:>9} {:>7} {:>9}",
+        "class", "faults", "outage", "p50 ms", "p99 ms", "max ms", "judged", "bound ms"
+    );
+    for r in rows {
+        let _ = writeln!(
+            s,
+            "  {:<13} {:>6} {:>7} {:>9} {:>9} {:>9} {:>7} {:>9}",
+            r.class,
+            r.faults,
+            r.with_outage,
+            ms(r.p50_ns),
+            ms(r.p99_ns),
+            ms(r.max_ns),
+            r.judged,
+            r.max_bound_ns.map_or_else(|| "-".to_string(), ms)
+        );
+    }
+    s
 }

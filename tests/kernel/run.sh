@@ -4,7 +4,10 @@
 # real ipvsadm inside to cross-check what piranha wrote and to write what piranha must read.
 # The machine running this needs no IPVS of its own.
 #
-# usage: tests/kernel/run.sh -b PIRANHA_BINARY [-s GUEST_SCRIPT]
+# usage: tests/kernel/run.sh -b PIRANHA_BINARY [-s GUEST_SCRIPT] [-e]
+#        -e: also what the end-to-end harness needs (tests/kernel/e2e-guest.sh): the bridge
+#            modules, iproute2's ip (for ip netns) at /usr/sbin/ip, keepalived at
+#            /usr/sbin/keepalived with its libraries
 # env:   PIRANHA_VM_CACHE  cache folder (debs, unpacked kernel); default ${TMPDIR:-/tmp}/piranha-kernel-vm
 #        VM_TIMEOUT        seconds for the VM run (default 240); VM_MEM MiB (default 768)
 #        VM_ACCEL          qemu accelerator (default tcg; kvm where /dev/kvm works)
@@ -17,12 +20,13 @@
 #        libnl-genl-3-200; cached), cpio-free: the initramfs is packed with the guest busybox.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-BIN="" GUEST="$HERE/guest.sh"
-while getopts "b:s:" o; do
+BIN="" GUEST="$HERE/guest.sh" E2E=""
+while getopts "b:s:e" o; do
   case $o in b) BIN=$(realpath "$OPTARG");; s) GUEST=$(realpath "$OPTARG");;
-    *) sed -n '6,14p' "$0"; exit 2;; esac
+    e) E2E=1;;
+    *) sed -n '6,17p' "$0"; exit 2;; esac
 done
-[ -n "$BIN" ] || { sed -n '6,14p' "$0"; exit 2; }
+[ -n "$BIN" ] || { sed -n '6,17p' "$0"; exit 2; }
 skip() { echo "SKIPPED: $*" >&2; exit 77; }
 
 if ! command -v qemu-system-x86_64 >/dev/null; then
@@ -93,6 +97,32 @@ copy_elf "$ROOT/sbin/ipvsadm" sbin/ipvsadm
 ln -sf ../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$IR/lib64/"
 copy_elf "$BIN" bin/piranha
 strip --strip-debug "$IR/bin/piranha" 2>/dev/null || true
+if [ -n "$E2E" ]; then
+  # keepalived and the libraries a minimal host lacks, unpacked apart from the kernel's root
+  # (which may be cached without them); iproute2's ip from this host.
+  EPKGS=(keepalived libsnmp40 libnftnl11 libmnl0 libnl-route-3-200 libglib2.0-0 libpci3 libwrap0
+    libsensors5)
+  for p in "${EPKGS[@]}"; do
+    ls "$W/debs/${p}"_*.deb >/dev/null 2>&1 ||
+      (cd "$W/debs" && apt-get download "$p" >/dev/null 2>&1) || skip "apt-get download $p failed (no network?)"
+  done
+  ER=$W/e2e-root
+  [ -x "$ER/usr/sbin/keepalived" ] || for p in "${EPKGS[@]}"; do dpkg -x "$W/debs/${p}"_*.deb "$ER"; done
+  for m in net/llc/llc net/802/stp net/bridge/bridge; do
+    cp "$ROOT/lib/modules/$KVER/kernel/$m.ko" "$IR/lib/modules/"
+    echo "${m##*/}.ko" >> "$IR/modlist"
+  done
+  IPBIN=$(command -v ip) || skip "no iproute2 ip on this host to copy into the VM"
+  install -D -m755 "$ER/usr/sbin/keepalived" "$IR/usr/sbin/keepalived"
+  install -D -m755 "$IPBIN" "$IR/usr/sbin/ip"
+  for b in "$ER/usr/sbin/keepalived" "$IPBIN"; do
+    LD_LIBRARY_PATH="$ER/lib/x86_64-linux-gnu:$ER/usr/lib/x86_64-linux-gnu:$ROOT/lib/x86_64-linux-gnu" ldd "$b" 2>/dev/null |
+      awk '/=> \//{print $3}' | xargs -r cp -L -t "$IR/lib/x86_64-linux-gnu/"
+  done
+  if LD_LIBRARY_PATH="$IR/lib/x86_64-linux-gnu" ldd "$IR/usr/sbin/keepalived" | grep -q 'not found'; then
+    skip "keepalived's libraries are incomplete: $(ldd "$IR/usr/sbin/keepalived" | grep 'not found' | tr -s ' \t\n' ' ')"
+  fi
+fi
 
 cp "$HERE"/*.cf "$HERE"/*.expected "$IR/data/" 2>/dev/null || true
 # The measurement: BENCH_SERVICES services x BENCH_DESTS destinations, as lvs.cf and as an

@@ -154,6 +154,11 @@ static GLOBAL: &[Field] = &[
     f("active_cmd", "Command on takeover", Quoted),
     f("inactive_cmd", "Command on giveup", Quoted),
     f("reconcile_interval", "IPVS reconcile interval", Plain),
+    f(
+        "hot_standby",
+        "Hot standby (inactive router keeps IPVS programmed)",
+        Bool,
+    ),
 ];
 
 static REDUNDANCY: &[Field] = &[

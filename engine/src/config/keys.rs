@@ -212,6 +212,8 @@ pub(crate) static GLOBAL: &[Key<LvsConfig>] = &[
         |c, v| c.arp_refresh = v.duration(), |c| Some(Value::Duration(c.arp_refresh))),
     key!("reconcile_interval", DUR, "5", IfChanged, "(new) Seconds between comparisons with the kernel's IPVS table.",
         |c, v| c.reconcile_interval = v.duration(), |c| Some(Value::Duration(c.reconcile_interval))),
+    key!("hot_standby", BOOL, "1", IfChanged, "(new) The inactive router health-checks and keeps its IPVS table programmed (no VIPs), so a takeover serves at once.",
+        |c, v| c.hot_standby = v.bool(), |c| Some(Value::Bool(c.hot_standby))),
 ];
 
 /// Keys of `virtual NAME { }`.

@@ -111,6 +111,9 @@ pub struct LvsConfig {
     /// often [5 s].
     #[serde(serialize_with = "secs")]
     pub reconcile_interval: Duration,
+    /// `hot_standby` (new): the inactive router runs its nannies and keeps its IPVS table
+    /// programmed (services and real servers; no VIPs, no NAT router address, no ARP) [1].
+    pub hot_standby: bool,
     /// The `virtual NAME { }` blocks, in file order.
     pub virtuals: Vec<VirtualServer>,
     /// The `failover NAME { }` blocks (FOS mode), in file order.
@@ -166,6 +169,7 @@ impl Default for LvsConfig {
             arp_interval: Duration::from_secs(1),
             arp_refresh: Duration::ZERO,
             reconcile_interval: Duration::from_secs(5),
+            hot_standby: true,
             virtuals: Vec::new(),
             failovers: Vec::new(),
             comments: Comments::default(),

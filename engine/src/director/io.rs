@@ -178,7 +178,7 @@ pub struct RealStatus {
     pub name: String,
     /// `addr:port`.
     pub address: String,
-    /// What the nanny says (None while lvs is not running here).
+    /// What this router's nanny says (None while lvs is not running here).
     pub state: Option<RealState>,
 }
 
@@ -200,6 +200,9 @@ pub struct Status {
     pub role: String,
     /// Whether this router holds the VIPs.
     pub active: bool,
+    /// Whether lvs runs here (active, or a hot standby): the real servers' states are this
+    /// router's own checks.
+    pub lvs_running: bool,
     /// What it believes of its partner.
     pub peer: String,
     /// Last takeover or giveup: when and why.

@@ -303,6 +303,7 @@ impl DirectorConfig {
                 .then(|| (cfg.syncd_iface.clone(), cfg.syncd_id)),
             reconcile_interval: cfg.reconcile_interval,
             hard_shutdown: cfg.hard_shutdown,
+            hot_standby: cfg.hot_standby,
         })
     }
 

@@ -76,6 +76,9 @@ pub struct DirectorConfig {
     pub reconcile_interval: Duration,
     /// lvs.cf `hard_shutdown`: an IPVS refusal counts as the lvs child failing (fail over).
     pub hard_shutdown: bool,
+    /// lvs.cf `hot_standby`: lvs (nannies and the IPVS table, not the addresses) runs from
+    /// start on both routers, so a takeover only brings the VIPs up.
+    pub hot_standby: bool,
 }
 
 impl DirectorConfig {
@@ -167,6 +170,18 @@ impl Director {
 
     fn started(mut self, now: Instant) -> Director {
         self.drain_pulse(now);
+        // Every router starts inactive. As pulse.c does at start: run inactive_cmd and start
+        // the sync daemon as backup, so a standby that was never active already receives the
+        // active's connections when it takes over.
+        if let Some(argv) = self.config.inactive_cmd.clone() {
+            self.push(Output::RunCommand(argv));
+        }
+        if let Some(state) = self.config.sync_daemon_state(false) {
+            self.push(Output::SetSyncDaemon(state));
+        }
+        if self.config.hot_standby {
+            self.start_lvs(now);
+        }
         self
     }
 
@@ -227,7 +242,14 @@ impl Director {
         self.pulse.is_shut_down()
     }
 
-    /// The table the kernel must hold now (empty while inactive).
+    /// Whether lvs runs here: nannies checking and the IPVS table programmed (while active,
+    /// and on a hot standby).
+    pub fn lvs_running(&self) -> bool {
+        self.lvs_running
+    }
+
+    /// The table the kernel must hold now (empty while lvs is not running: inactive without
+    /// `hot_standby`).
     pub fn desired_table(&self) -> Table {
         if !self.lvs_running {
             return Table::new();
@@ -263,6 +285,7 @@ impl Director {
         Status {
             role: format!("{:?}", self.pulse.role()).to_lowercase(),
             active: self.pulse.is_active(),
+            lvs_running: self.lvs_running,
             peer: format!("{:?}", self.pulse.peer_state()),
             last_change: self.last_change.clone(),
             virtuals,
@@ -276,7 +299,12 @@ impl Director {
             Input::SendRefused(path) => self.pulse.handle_send_refused(now, path),
             Input::LinkDown => self.pulse.handle_link_down(now),
             Input::LinkUp => self.pulse.handle_link_up(now),
-            Input::Shutdown => self.pulse.handle_shutdown(now),
+            Input::Shutdown => {
+                self.pulse.handle_shutdown(now);
+                self.drain_pulse(now);
+                // The daemon leaves: a hot standby's table (nobody would keep it) goes too.
+                self.stop_lvs(now);
+            }
             Input::ProbeDone { ticket, result } => {
                 let (id, probe) = self
                     .tickets
@@ -319,7 +347,13 @@ impl Director {
                         if self.refused_epoch.is_none() {
                             self.refused_epoch = Some(self.dumps_seen);
                         }
-                        if persistent && self.config.hard_shutdown && self.lvs_running {
+                        // Only the active router's lvs failing fails over (a hot
+                        // standby's refusals are repaired by the next dump, as drift is).
+                        if persistent
+                            && self.config.hard_shutdown
+                            && self.lvs_running
+                            && self.pulse.is_active()
+                        {
                             self.pulse.handle_child_failed(now);
                         }
                         // What the kernel holds is now unknown: ask it.
@@ -400,7 +434,7 @@ impl Director {
             }));
         }
         let plan = lvs::reload_plan(&self.config.virtuals, &new.virtuals);
-        let (kept, mut started, mut stopped) = (plan.keep.len(), 0, 0);
+        let (mut kept, mut started, mut stopped) = (plan.keep.len(), 0, 0);
         let old_vips = std::mem::take(&mut self.config.vips);
         let old_nat = self.config.nat_router.take();
         let pulse_cfg = self.config.pulse.clone();
@@ -408,7 +442,16 @@ impl Director {
             pulse: pulse_cfg,
             ..new
         };
-        if self.lvs_running {
+        // hot_standby switched on a standby: lvs starts or stops here (the active router runs
+        // lvs either way). start_lvs starts every nanny of the new configuration.
+        let serving = self.pulse.is_active();
+        if !self.lvs_running && self.config.hot_standby && !self.pulse.is_shut_down() {
+            self.start_lvs(now);
+            (kept, started) = (0, self.nannies.len());
+        } else if self.lvs_running && !self.config.hot_standby && !serving {
+            (kept, stopped) = (0, self.nannies.len());
+            self.stop_lvs(now);
+        } else if self.lvs_running {
             for id in &plan.stop {
                 self.stop_nanny(id);
                 stopped += 1;
@@ -425,6 +468,9 @@ impl Director {
                     started += usize::from(self.start_nanny(now, id, config, names.clone()));
                 }
             }
+            self.sync_table(now, IpvsCause::Change);
+        }
+        if serving {
             // Addresses: the new set up (and announced), the vanished ones down.
             let new_addrs = self.all_addresses();
             for old in old_vips.iter().chain(old_nat.as_ref()) {
@@ -438,7 +484,6 @@ impl Director {
                     self.push(Output::Announce(vip.clone()));
                 }
             }
-            self.sync_table(now, IpvsCause::Change);
         }
         self.push(Output::Event(Event::Reloaded {
             kept,
@@ -575,6 +620,9 @@ impl Director {
                     self.push(Output::AddVip(vip));
                 }
             }
+            #[cfg(feature = "mutations")] // MUTATION: no gratuitous ARP
+            Action::Announce(_) if self.mutation == Some(crate::mutation::Mutation::NoAnnounce) => {
+            }
             Action::Announce(a) => {
                 for vip in self.addresses(a) {
                     self.push(Output::Announce(vip));
@@ -585,7 +633,10 @@ impl Director {
                     self.push(Output::RemoveVip(vip));
                 }
             }
+            // On a hot standby lvs is already running (started with the director).
             Action::StartLvs => self.start_lvs(now),
+            // Giving up keeps a hot standby's nannies and table; shutting down does not.
+            Action::StopLvs if self.config.hot_standby && !self.pulse.is_shut_down() => {}
             Action::StopLvs => self.stop_lvs(now),
         }
     }

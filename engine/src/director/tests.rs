@@ -77,6 +77,8 @@ struct Router {
     vips: BTreeSet<IpAddr>,
     announces: usize,
     ops_applied: Vec<Op>,
+    commands: Vec<Vec<String>>,
+    sync: Vec<crate::ports::SyncDaemon>,
 }
 
 /// Two routers, a network with a fixed latency and per-router isolation, real servers whose
@@ -106,6 +108,8 @@ impl Pair {
                 vips: BTreeSet::new(),
                 announces: 0,
                 ops_applied: Vec::new(),
+                commands: Vec::new(),
+                sync: Vec::new(),
             }),
             in_flight: Vec::new(),
             isolated: [false; 2],
@@ -223,7 +227,9 @@ impl Pair {
                 }
                 Output::Announce(_) => self.routers[i].announces += 1,
                 Output::Event(e) => self.events.push((self.now, i, e)),
-                Output::SetIpvsTimeouts(_) | Output::SetSyncDaemon(_) | Output::RunCommand(_) => {}
+                Output::SetSyncDaemon(state) => self.routers[i].sync.push(state),
+                Output::RunCommand(argv) => self.routers[i].commands.push(argv),
+                Output::SetIpvsTimeouts(_) => {}
             }
         }
         panic!("director {i} emitted an unbounded burst");
@@ -384,10 +390,177 @@ fn clean_start_one_active_router_programs_the_table() {
         [(ip("10.11.12.1"), 1), (ip("10.11.12.2"), 1)]
     );
     assert_eq!(dests["UDP 192.168.26.11:53"], [(ip("10.11.12.5"), 1)]);
+    // hot_standby (the default): the backup checks the real servers itself and holds the
+    // same table, without the addresses.
+    assert_eq!(
+        p.dests(1),
+        dests,
+        "the hot standby holds the active's table"
+    );
+    let status = p.routers[1].director.as_ref().unwrap().status();
+    assert!(!status.active && status.lvs_running);
+    assert!(status.virtuals[0].servers[0]
+        .state
+        .is_some_and(|s| s.serving()));
+}
+
+/// When router `i` took over (the first time at or after `after`).
+fn took_over_at(p: &Pair, i: usize, after: Instant) -> Instant {
+    p.events
+        .iter()
+        .find(|(t, r, e)| {
+            *r == i && *t >= after && matches!(e, Event::Pulse(pulse::Event::TookOver { .. }))
+        })
+        .map(|(t, _, _)| *t)
+        .expect("router took over")
+}
+
+#[test]
+fn hot_standby_takeover_needs_no_ipvs_op() {
+    let mut p = Pair::new(director_config(LVS_CF));
+    p.run_for(Duration::from_secs(10));
+    let before = p.dests(1);
+    let ops_before = p.routers[1].ops_applied.len();
+    p.crash(0);
+    let crashed_at = p.now;
+    p.run_for(Duration::from_secs(10));
+    let t = took_over_at(&p, 1, crashed_at);
+    assert!(p.active(1));
+    assert_eq!(p.dests(1), before, "the table was already right");
+    assert_eq!(
+        p.routers[1].ops_applied.len(),
+        ops_before,
+        "no IPVS op at or after the takeover at {t}"
+    );
+}
+
+#[test]
+fn cold_standby_programs_nothing_and_checks_every_real_server_at_takeover() {
+    let mut p = Pair::new(director_config(&format!("hot_standby = 0\n{LVS_CF}")));
+    p.run_for(Duration::from_secs(10));
+    assert!(p.active(0));
     assert!(
         p.routers[1].kernel.services.is_empty(),
-        "the backup programs nothing"
+        "a cold standby programs nothing"
     );
+    assert!(!p.routers[1].director.as_ref().unwrap().lvs_running());
+    p.crash(0);
+    let crashed_at = p.now;
+    p.run_for(Duration::from_secs(10));
+    let t = took_over_at(&p, 1, crashed_at);
+    // Every real server's first check starts at the takeover (no jitter): the table is full
+    // one probe and one kernel round trip later.
+    let ups: Vec<Instant> = p
+        .events
+        .iter()
+        .filter(|(at, r, e)| {
+            *r == 1
+                && *at >= t
+                && matches!(
+                    e,
+                    Event::Real {
+                        event: crate::nanny::NannyEvent::Up { .. },
+                        ..
+                    }
+                )
+        })
+        .map(|(at, _, _)| *at)
+        .collect();
+    assert_eq!(ups.len(), 3, "web1, web2, ns1 up");
+    assert!(
+        ups.iter().all(|at| *at - t <= LATENCY.saturating_mul(3)),
+        "checked at once: {ups:?} after the takeover at {t}"
+    );
+    assert_eq!(p.dests(1)["TCP 192.168.26.10:80"].len(), 2);
+}
+
+#[test]
+fn standby_starts_with_inactive_cmd_and_the_backup_sync_daemon() {
+    use crate::ports::SyncDaemon;
+    let cf = format!(
+        "syncdaemon = 1\nsyncd_iface = eth1\nsyncd_id = 7\ninactive_cmd = /bin/logger standby\n{LVS_CF}"
+    );
+    let mut p = Pair::new(director_config(&cf));
+    let backup = SyncDaemon::Backup {
+        iface: "eth1".into(),
+        sync_id: 7,
+    };
+    let master = SyncDaemon::Master {
+        iface: "eth1".into(),
+        sync_id: 7,
+    };
+    let inactive = vec!["/bin/logger".to_string(), "standby".to_string()];
+    for r in &p.routers {
+        assert_eq!(
+            r.commands,
+            std::slice::from_ref(&inactive),
+            "inactive_cmd at start"
+        );
+        assert_eq!(
+            r.sync,
+            std::slice::from_ref(&backup),
+            "sync daemon as backup at start"
+        );
+    }
+    p.run_for(Duration::from_secs(10));
+    assert!(p.active(0));
+    assert_eq!(p.routers[0].sync, [backup.clone(), master.clone()]);
+    assert_eq!(
+        p.routers[1].sync,
+        std::slice::from_ref(&backup),
+        "the standby stays backup"
+    );
+    p.crash(0);
+    p.run_for(Duration::from_secs(10));
+    assert_eq!(p.routers[1].sync, [backup, master]);
+}
+
+#[test]
+fn standby_shutdown_removes_its_table_and_reload_switches_hot_standby() {
+    let mut p = Pair::new(director_config(LVS_CF));
+    p.run_for(Duration::from_secs(10));
+    assert!(!p.routers[1].kernel.services.is_empty());
+    // Reload with hot_standby = 0 on the standby: its lvs stops, the active keeps serving.
+    let cold = director_config(&format!("hot_standby = 0\n{LVS_CF}"));
+    for i in 0..2 {
+        let now = p.now;
+        p.routers[i]
+            .director
+            .as_mut()
+            .unwrap()
+            .handle_reload(now, cold.clone());
+        p.drain(i);
+    }
+    p.run_for(ms(100));
+    assert!(p.routers[1].kernel.services.is_empty());
+    assert_eq!(p.dests(0)["TCP 192.168.26.10:80"].len(), 2);
+    // And back on: the standby checks and programs again.
+    let hot = director_config(LVS_CF);
+    let now = p.now;
+    p.routers[1]
+        .director
+        .as_mut()
+        .unwrap()
+        .handle_reload(now, hot);
+    p.drain(1);
+    p.run_for(ms(100));
+    assert_eq!(p.dests(1), p.dests(0));
+    assert!(
+        p.routers[1].vips.is_empty(),
+        "still no addresses on the standby"
+    );
+    // SIGTERM on the standby: it leaves no table behind.
+    let now = p.now;
+    p.routers[1]
+        .director
+        .as_mut()
+        .unwrap()
+        .handle_input(now, Input::Shutdown)
+        .unwrap();
+    p.drain(1);
+    p.run_for(ms(10));
+    assert!(p.routers[1].kernel.services.is_empty());
+    assert!(p.active(0));
 }
 
 #[test]

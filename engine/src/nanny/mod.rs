@@ -11,8 +11,11 @@
 //!
 //! # Semantics (Piranha's nanny, plus `retries`, jitter and drain)
 //! - `timeout` is both the probe deadline and the pause between the end of one check and the
-//!   start of the next. The first check starts after a jitter in `[0, timeout)` drawn from the
-//!   caller's seed, so thousands of nannies started together do not fire together.
+//!   start of the next. The first check starts at once (as the original nanny's did: a
+//!   takeover without a hot standby serves as soon as a real server answers); the pause after
+//!   it is a jitter in `[0, timeout)` drawn from the caller's seed instead of `timeout`, so
+//!   thousands of nannies started together do not stay in step, and no pause is ever longer
+//!   than `timeout` (the detection bound holds from the first check on).
 //! - One failed check takes the real server down (`retries = 0`); with `retries = n`, n
 //!   consecutive failures are tolerated and the n+1st takes it down.
 //! - Readmission needs `reentry / timeout` (at least 1) consecutive successes; the counter
@@ -222,6 +225,8 @@ pub struct Nanny {
     failures: u32,
     next_id: u64,
     next_check: Option<Instant>,
+    /// The pause after the first check (then `timeout`): spreads nannies started together.
+    first_pause: Option<Duration>,
     check_probe: Option<(ProbeId, Instant)>,
     load_probe: Option<(ProbeId, Instant)>,
     next_ramp: Option<Instant>,
@@ -240,7 +245,8 @@ fn mix(seed: u64) -> u64 {
 }
 
 impl Nanny {
-    /// A nanny for `addr:port`, first check at `now` + a jitter in `[0, timeout)` from `seed`.
+    /// A nanny for `addr:port`: first check at `now`, the second a jitter in `[0, timeout)`
+    /// (from `seed`) after the first ends, then every `timeout`.
     pub fn new(
         config: NannyConfig,
         addr: IpAddr,
@@ -263,7 +269,8 @@ impl Nanny {
             successes,
             failures: 0,
             next_id: 0,
-            next_check: Some(now + jitter),
+            next_check: Some(now),
+            first_pause: Some(jitter),
             check_probe: None,
             load_probe: None,
             next_ramp: None,
@@ -461,7 +468,8 @@ impl Nanny {
     fn judge(&mut self, now: Instant, passed: bool) {
         #[cfg(feature = "mutations")] // MUTATION: a failed check is never acted on
         let passed = passed || self.ignore_failures;
-        self.next_check = Some(now + self.config.timeout);
+        let pause = self.first_pause.take().unwrap_or(self.config.timeout);
+        self.next_check = Some(now + pause);
         let needed = self.config.successes_to_readmit();
         if passed {
             self.failures = 0;

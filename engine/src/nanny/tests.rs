@@ -156,20 +156,27 @@ mod start {
     use super::*;
 
     #[test]
-    fn first_check_is_jittered_deterministically_within_one_interval() {
-        let first = |seed| {
-            let n = Nanny::new(config(6, 18, 1), ADDR.into(), 80, seed, secs(100)).unwrap();
+    fn first_check_at_once_then_a_jittered_pause_within_one_interval() {
+        let second = |seed| {
+            let mut n = Nanny::new(config(6, 18, 1), ADDR.into(), 80, seed, secs(100)).unwrap();
+            assert_eq!(n.poll_timeout(), Some((secs(100), NannyTimer::Check)));
+            n.handle_timeout(secs(100));
+            let Some(NannyOutput::StartProbe { id, .. }) = n.poll_output() else {
+                panic!("the first check starts at once");
+            };
+            n.handle_probe_result(secs(100), id, &ok()).unwrap();
+            while n.poll_output().is_some() {}
             let (t, why) = n.poll_timeout().unwrap();
             assert_eq!(why, NannyTimer::Check);
             t
         };
-        let times: Vec<Instant> = (0..50).map(first).collect();
+        let times: Vec<Instant> = (0..50).map(second).collect();
         assert!(times.iter().all(|t| *t >= secs(100) && *t < secs(106)));
-        assert_eq!(times, (0..50).map(first).collect::<Vec<_>>());
+        assert_eq!(times, (0..50).map(second).collect::<Vec<_>>());
         let distinct: std::collections::BTreeSet<_> = times.iter().collect();
         assert!(
             distinct.len() > 40,
-            "jitter spreads the checks: {distinct:?}"
+            "jitter spreads the second checks: {distinct:?}"
         );
     }
 
@@ -196,10 +203,11 @@ mod start {
             run.take_events(),
             [(t0, NannyEvent::Down { quiesced: false })]
         );
-        // 15 / 5 = 3 successes needed, one interval apart.
+        // 15 / 5 = 3 successes needed; the first pause is the jitter, then one interval.
         let t1 = run.check(ok());
-        assert_eq!(t1, t0 + Duration::from_secs(5));
-        run.check(ok());
+        assert!(t1 < t0 + Duration::from_secs(5));
+        let t2 = run.check(ok());
+        assert_eq!(t2, t1 + Duration::from_secs(5));
         assert!(run.take_events().is_empty());
         let t3 = run.check(ok());
         assert_eq!(run.take_events(), [(t3, NannyEvent::Up { weight: 1 })]);
@@ -227,6 +235,10 @@ mod up {
     #[test]
     fn one_failure_removes_and_checks_keep_the_interval() {
         let mut run = Run::new(config(6, 18, 1));
+        // The first check, at once, and the jittered pause after it.
+        let first = run.check(ok());
+        assert_eq!(first, Instant::ZERO);
+        assert_eq!(run.take_events(), [(first, NannyEvent::Up { weight: 1 })]);
         let t0 = run.check_after(Duration::from_millis(300), ok());
         let t1 = run.check_after(Duration::from_secs(6), refused());
         // The next check starts one timeout after the previous one ended.
@@ -234,13 +246,7 @@ mod up {
         let down_at = t1 + Duration::from_secs(6);
         assert_eq!(
             run.take_events(),
-            [
-                (
-                    t0 + Duration::from_millis(300),
-                    NannyEvent::Up { weight: 1 }
-                ),
-                (down_at, NannyEvent::Down { quiesced: false })
-            ]
+            [(down_at, NannyEvent::Down { quiesced: false })]
         );
         assert_eq!(
             run.state(),
@@ -463,6 +469,7 @@ mod ramp {
     fn going_down_mid_ramp_restarts_it() {
         let mut run = Run::new(config(25, 25, 100));
         run.check(ok());
+        run.check(ok()); // the jittered pause: under 20 s, no doubling yet
         run.check(ok()); // 25 s later: one doubling happened
         assert_eq!(run.state().weight, 6);
         run.check(refused());
