@@ -30,6 +30,7 @@ const CASES: &[&str] = &[
     "repaired-table",
     "daemon-switch-to-backup",
     "daemon-backup-read-back",
+    "daemon-backup-to-master",
     "daemon-stop",
     "refusal-explained",
     "read-ipvsadm-table",

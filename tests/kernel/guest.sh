@@ -74,6 +74,11 @@ cat /tmp/kd.txt
   pass daemon-switch-to-backup || fail daemon-switch-to-backup
 $P ipvs list --daemon > /tmp/od.txt
 same daemon-backup-read-back /tmp/kd.txt /tmp/od.txt
+# a standby that was never active starts as backup and becomes master at takeover
+$P ipvs sync-daemon master sync0 5
+ipvsadm -L --daemon > /tmp/kd.txt
+[ "$(wc -l < /tmp/kd.txt)" = 1 ] && grep -q '^master sync daemon (mcast=sync0, syncid=5' /tmp/kd.txt &&
+  pass daemon-backup-to-master || fail daemon-backup-to-master
 $P ipvs sync-daemon stop
 [ -z "$(ipvsadm -L --daemon)" ] && pass daemon-stop || fail daemon-stop
 
