@@ -12,15 +12,18 @@ use clap::{Parser, Subcommand};
 use piranha_engine::config::{self, Parsed};
 
 mod check;
+mod completions;
 mod config_cmd;
 mod drain;
 mod gui;
 mod ipvs;
+mod man;
 mod passwd;
 mod pulse;
 mod send_arp;
 mod sim;
 mod status;
+mod watch;
 mod witness;
 
 const EXAMPLES: &str = "\
@@ -69,6 +72,11 @@ enum Command {
     Ipvs(ipvs::Command),
     /// Simulate two routers under seeded faults and check the failover invariants.
     Sim(sim::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::Args),
+    /// Write the manual pages piranha(8), piranha-*(8) and lvs.cf(5) into a directory.
+    #[command(hide = true)]
+    Man(man::Args),
 }
 
 /// The `-c FILE` option shared by every subcommand that reads lvs.cf.
@@ -132,6 +140,8 @@ pub fn main() -> ExitCode {
         Command::Passwd(args) => args.run(),
         Command::Ipvs(cmd) => cmd.run(),
         Command::Sim(args) => args.run(),
+        Command::Completions(args) => args.run(),
+        Command::Man(args) => args.run(),
     };
     match result {
         Ok(code) => code,
