@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
 use crate::control::{Request, Response};
+use crate::metrics::Metrics;
 use crate::status;
 
 /// Bound on results of probes and commands waiting to be fed.
@@ -62,6 +63,8 @@ pub enum Control {
     Request(Request, oneshot::Sender<Response>),
     /// `monitor_links`: the VIP interfaces' links went down (`false`) or are all up again.
     Links(bool),
+    /// A Prometheus scrape: the metrics as OpenMetrics text (see [`crate::metrics`]).
+    Metrics(oneshot::Sender<String>),
 }
 
 /// Settings of the driver itself (not of the director).
@@ -102,6 +105,8 @@ pub struct Driver {
     serial_no: u64,
     /// Rejected-heartbeat log limiter: per (path, reason), last report and drops since.
     rejected_log: Vec<RejectedLog>,
+    /// Prometheus metrics, fed from the outputs and events below.
+    metrics: Metrics,
 }
 
 /// At most one log line per second for each kind of rejected heartbeat (a wrong key rejects
@@ -163,6 +168,7 @@ impl Driver {
             last_send_error: None,
             serial_no,
             rejected_log: Vec::new(),
+            metrics: Metrics::new(),
         })
     }
 
@@ -220,12 +226,15 @@ impl Driver {
                     }
                 },
                 r = heartbeat.recv() => match r {
-                    Ok(HeartbeatRecv::Datagram { from, bytes, .. }) => {
+                    Ok(HeartbeatRecv::Datagram { from, bytes, path }) => {
                         let now = self.now();
+                        let before = *self.director.pulse().counters();
                         self.feed(now, Input::Heartbeat { from, bytes });
+                        self.metrics.received(path, &before, self.director.pulse().counters());
                     }
                     Ok(HeartbeatRecv::Refused { path }) => {
                         let now = self.now();
+                        self.metrics.send_refused();
                         self.feed(now, Input::SendRefused(path));
                     }
                     Err(e) if e.reason.contains("closed") => return Err(DriverError::Heartbeat(e)),
@@ -269,15 +278,13 @@ impl Driver {
                     let _ = reply.send(r);
                 }
             }
+            Control::Metrics(reply) => {
+                let report = self.status_report(now);
+                let _ = reply.send(self.metrics.render(&report));
+            }
             Control::Request(req, reply) => {
                 let r = match req {
-                    Request::Status => Response::Status(status::report(
-                        &self.director,
-                        self.last_dump.as_ref(),
-                        &self.options.config_file,
-                        self.serial_no,
-                        now,
-                    )),
+                    Request::Status => Response::Status(self.status_report(now)),
                     Request::Drain {
                         virtual_name,
                         server,
@@ -291,6 +298,16 @@ impl Driver {
                 let _ = reply.send(r);
             }
         }
+    }
+
+    fn status_report(&self, now: Instant) -> crate::control::StatusReport {
+        status::report(
+            &self.director,
+            self.last_dump.as_ref(),
+            &self.options.config_file,
+            self.serial_no,
+            now,
+        )
     }
 
     fn override_(&mut self, now: Instant, v: &str, s: &str, drained: bool) -> Response {
@@ -316,12 +333,14 @@ impl Driver {
                 );
                 self.serial_no = cfg.pulse.serial_no;
                 self.director.handle_reload(now, cfg);
+                self.metrics.reload(true);
                 Response::Ok {
                     message: format!("reloaded {}", self.options.config_file),
                 }
             }
             Err(why) => {
                 error!("reload refused, keeping the running configuration:\n{why}");
+                self.metrics.reload(false);
                 Response::Error { message: why }
             }
         }
@@ -407,6 +426,8 @@ impl Driver {
                 if let Err((done, e)) = &r {
                     error!("IPVS refused op {} of {}: {e}", done + 1, ops.len());
                 }
+                self.metrics
+                    .ipvs_applied(ops.len(), &r.as_ref().map(|_| ()).map_err(|(n, _)| *n));
                 self.pending
                     .push_back(Input::IpvsApplied(r.map_err(|(n, e)| (n, e.to_string()))));
             }
@@ -456,7 +477,10 @@ impl Driver {
             Output::Event(Event::Pulse(PulseEvent::HeartbeatRejected { path, why })) => {
                 self.log_rejected(path, why)
             }
-            Output::Event(e) => log_event(&e),
+            Output::Event(e) => {
+                self.metrics.event(&e);
+                log_event(&e);
+            }
         }
     }
 }
