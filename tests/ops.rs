@@ -369,3 +369,152 @@ fn completions_for_each_shell() {
     }
     assert_eq!(piranha(&["completions", "tcsh"]).status.code(), Some(2));
 }
+
+const VIP6: &str = "fd00:77::50";
+
+fn ip6_neigh_mac(t: &Topology, addr: &str) -> Option<String> {
+    let out = Command::new("ip")
+        .args(["-n", &t.ns("cl"), "-6", "neigh", "show", addr])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut words = text.split_whitespace();
+    while let Some(w) = words.next() {
+        if w == "lladdr" {
+            return words.next().map(str::to_string);
+        }
+    }
+    None
+}
+
+fn holds_vip6(t: &Topology, r: Router) -> bool {
+    let out = Command::new("ip")
+        .args([
+            "-n",
+            &t.ns(node(r)),
+            "-6",
+            "-o",
+            "addr",
+            "show",
+            "dev",
+            "eth0",
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).contains(&format!("inet6 {VIP6}/"))
+}
+
+fn must(args: &[&str]) -> String {
+    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// An IPv6 VIP follows a takeover: the client's neighbour entry for it moves to the backup's
+/// MAC, which only the backup's unsolicited neighbour advertisement can do (the kernel sends
+/// none of its own on address add: `ndisc_notify` is off, and the VIP goes up `nodad`).
+#[test]
+fn ipv6_vip_neighbour_entry_follows_takeover() {
+    if skip() {
+        return;
+    }
+    let _g = lock();
+    let mut t = Topology::new("pr-ops-ndp");
+    for (n, a) in [
+        ("r1", "fd00:77::1"),
+        ("r2", "fd00:77::2"),
+        ("cl", "fd00:77::100"),
+    ] {
+        must(&[
+            "ip",
+            "-n",
+            &t.ns(n),
+            "addr",
+            "add",
+            &format!("{a}/64"),
+            "dev",
+            "eth0",
+            "nodad",
+        ]);
+    }
+    let cf = t.dir.join("v6.cf");
+    std::fs::write(
+        &cf,
+        format!(
+            "serial_no = 1\nprimary = {p}\nprimary_private = {pp}\nbackup = {b}\n\
+             backup_private = {bp}\nservice = lvs\nbackup_active = 1\nkeepalive = 0.1\n\
+             deadtime = 0.3\nnetwork = direct\narp_count = 3\narp_interval = 0.2\n\
+             virtual web6 {{\n    active = 1\n    address = {VIP6} eth0\n    vip_nmask = ffff:ffff:ffff:ffff::\n\
+             \x20   port = 80\n    protocol = tcp\n    server s1 {{\n        address = fd00:77::100\n\
+             \x20       active = 1\n        weight = 1\n    }}\n}}\n",
+            p = netns_support::PRIMARY,
+            pp = netns_support::PRIMARY_PRIVATE,
+            b = netns_support::BACKUP,
+            bp = netns_support::BACKUP_PRIVATE,
+        ),
+    )
+    .unwrap();
+    let primary = start_with_metrics(&mut t, Router::Primary, &cf, &[]);
+    start_with_metrics(&mut t, Router::Backup, &cf, &[]);
+    assert!(
+        t.wait_for(Duration::from_secs(5), |t| holds_vip6(t, Router::Primary)),
+        "primary never took the IPv6 VIP:\n{}",
+        log(&t, Router::Primary)
+    );
+    let r2 = t.ns("r2");
+    assert_eq!(
+        must(&[
+            "ip",
+            "netns",
+            "exec",
+            &r2,
+            "sysctl",
+            "-n",
+            "net.ipv6.conf.eth0.ndisc_notify"
+        ])
+        .trim(),
+        "0"
+    );
+    let primary_mac = t.mac(Router::Primary);
+    let backup_mac = t.mac(Router::Backup);
+    assert!(
+        t.wait_for(Duration::from_secs(5), |t| {
+            let _ = Command::new("ip")
+                .args(["netns", "exec", &t.ns("cl"), "bash", "-c"])
+                .arg(format!("echo x > /dev/udp/{VIP6}/9"))
+                .status();
+            ip6_neigh_mac(t, VIP6).as_deref() == Some(primary_mac.as_str())
+        }),
+        "client never resolved {VIP6} to the primary: {:?}",
+        ip6_neigh_mac(&t, VIP6)
+    );
+    let m = scrape(&t, Router::Backup);
+    assert_eq!(sample(&m, "piranha_active"), Some(0.0), "{m}");
+
+    let t0 = std::time::Instant::now();
+    netns_support::signal(primary, nix::sys::signal::Signal::SIGKILL);
+    assert!(
+        t.wait_for(Duration::from_secs(5), |t| ip6_neigh_mac(t, VIP6)
+            .as_deref()
+            == Some(backup_mac.as_str())),
+        "client's neighbour entry stayed {:?} (backup {backup_mac}):\n{}",
+        ip6_neigh_mac(&t, VIP6),
+        log(&t, Router::Backup)
+    );
+    println!(
+        "SIGKILL -> client IPv6 neighbour entry on the backup: {:.1} ms",
+        t0.elapsed().as_secs_f64() * 1000.0
+    );
+    assert!(holds_vip6(&t, Router::Backup));
+    let addr = must(&["ip", "-n", &r2, "-6", "-o", "addr", "show", "dev", "eth0"]);
+    let line = addr.lines().find(|l| l.contains(VIP6)).unwrap_or_default();
+    assert!(
+        line.contains(&format!("{VIP6}/64")) && line.contains("nodad"),
+        "{line}"
+    );
+    assert!(!line.contains("tentative"), "{line}");
+}
