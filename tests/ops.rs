@@ -518,3 +518,39 @@ fn ipv6_vip_neighbour_entry_follows_takeover() {
     );
     assert!(!line.contains("tentative"), "{line}");
 }
+
+/// Ctrl-C (SIGINT) ends a watch promptly with status 0, between refreshes.
+#[test]
+fn status_watch_ends_cleanly_on_sigint() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_piranha"))
+        .args([
+            "status",
+            "--watch",
+            "--interval",
+            "60",
+            "--control-socket",
+            "/nonexistent/pr-ops.sock",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait (bounded) for the first frame, so the signal lands while it sleeps.
+    let mut out = child.stdout.take().unwrap();
+    let mut first = [0u8; 5];
+    std::io::Read::read_exact(&mut out, &mut first).unwrap();
+    assert_eq!(&first, b"Every");
+    netns_support::signal(child.id(), nix::sys::signal::Signal::SIGINT);
+    let until = std::time::Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > until {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("still running 5 s after SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(status.code(), Some(0));
+}

@@ -46,7 +46,11 @@ pub fn run(
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        // Both handlers before the first frame: a Ctrl-C right after it must not kill us
+        // mid-write with the default action.
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut term = signal(SignalKind::terminate())?;
         let mut shown = 0u64;
         loop {
             let body = frame(socket, json).await;
@@ -72,7 +76,7 @@ pub fn run(
             }
             tokio::select! {
                 _ = tokio::time::sleep(interval) => {}
-                _ = tokio::signal::ctrl_c() => break,
+                _ = int.recv() => break,
                 _ = term.recv() => break,
             }
         }
