@@ -1,11 +1,14 @@
 //! Gratuitous ARP through pnet's datalink channel (a raw `AF_PACKET` socket): the frames are
 //! built by `piranha_engine::wire::arp`, byte for byte what Piranha's `send_arp` sends (or the
-//! request form some switches prefer).
+//! request form some switches prefer). IPv6 VIPs are announced the same way with an unsolicited
+//! neighbour advertisement (`piranha_engine::wire::ndp`), through the same director outputs, so
+//! `arp_count`, `arp_interval` and `arp_refresh` apply to both.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use piranha_engine::ports::{ArpStyle, PortError, VipAddr};
 use piranha_engine::wire::arp::{Mac, Repr, FRAME_LEN};
+use piranha_engine::wire::ndp;
 use pnet_datalink::Channel;
 
 fn refused(what: String, reason: impl ToString) -> PortError {
@@ -26,8 +29,8 @@ pub fn interface_mac(name: &str) -> Option<Mac> {
 }
 
 /// Send one raw Ethernet frame out of interface `name` (blocking).
-pub fn send_frame(name: &str, frame: &[u8; FRAME_LEN]) -> Result<(), PortError> {
-    let what = format!("send ARP frame on {name}");
+pub fn send_frame(name: &str, frame: &[u8]) -> Result<(), PortError> {
+    let what = format!("send announcement frame on {name}");
     let iface = pnet_datalink::interfaces()
         .into_iter()
         .find(|i| i.name == name)
@@ -67,17 +70,26 @@ pub fn announcement(ip: Ipv4Addr, mac: Mac, style: ArpStyle) -> [u8; FRAME_LEN] 
     .to_bytes()
 }
 
-/// Announce a VIP from its interface's hardware address (blocking). IPv6 VIPs need unsolicited
-/// neighbour advertisements instead, which the kernel sends itself on address add (DAD off the
-/// table for a VIP is the operator's choice); they are a no-op here.
+/// The unsolicited neighbour advertisement announcing IPv6 `ip` from `mac`.
+pub fn advertisement(ip: Ipv6Addr, mac: Mac) -> [u8; ndp::FRAME_LEN] {
+    ndp::Repr::unsolicited(ip, mac).to_bytes()
+}
+
+/// Announce a VIP from its interface's hardware address (blocking): a gratuitous ARP for an
+/// IPv4 VIP (in `style`), an unsolicited neighbour advertisement (override set, target
+/// link-layer address option) for an IPv6 one.
 pub fn announce_blocking(vip: &VipAddr, style: ArpStyle) -> Result<(), PortError> {
-    let IpAddr::V4(ip) = vip.ip else {
-        return Ok(());
-    };
     let dev = vip.interface();
-    let mac = interface_mac(dev)
-        .ok_or_else(|| refused(format!("announce {ip} on {dev}"), "no hardware address"))?;
-    send_frame(dev, &announcement(ip, mac, style))
+    let mac = interface_mac(dev).ok_or_else(|| {
+        refused(
+            format!("announce {} on {dev}", vip.ip),
+            "no hardware address",
+        )
+    })?;
+    match vip.ip {
+        IpAddr::V4(ip) => send_frame(dev, &announcement(ip, mac, style)),
+        IpAddr::V6(ip) => send_frame(dev, &advertisement(ip, mac)),
+    }
 }
 
 #[cfg(test)]
@@ -101,5 +113,15 @@ mod tests {
         let r = announcement(Ipv4Addr::new(10, 0, 0, 1), mac, ArpStyle::GratuitousRequest);
         assert_eq!(&r[20..22], &[0, 1]);
         assert_eq!(&r[32..38], &[0xff; 6]);
+    }
+
+    #[test]
+    fn ipv6_advertisement_overrides_from_our_mac() {
+        let mac = Mac([0x52, 0x54, 0, 0x12, 0x34, 0x56]);
+        let ip: Ipv6Addr = "2001:db8::10".parse().unwrap();
+        let f = advertisement(ip, mac);
+        let r = ndp::Repr::parse(&f).unwrap();
+        assert!(r.override_ && !r.solicited && !r.router);
+        assert_eq!((r.target, r.mac, r.dst), (ip, mac, ndp::ALL_NODES));
     }
 }

@@ -1,13 +1,13 @@
 //! VIP addresses over rtnetlink (neli's rtnl): `RTM_NEWADDR`/`RTM_DELADDR` with the prefix
 //! length and, for IPv4, the alias label (`eth0:1`), as `ip addr add VIP/len dev eth0 label
-//! eth0:1` does. Both are idempotent: "already there" and "already gone" are success. Gratuitous
+//! eth0:1` does (IPv6 VIPs with `nodad`). Both are idempotent: "already there" and "already gone" are success. Gratuitous
 //! ARP goes through [`crate::arp`].
 
 use std::net::IpAddr;
 
 use async_trait::async_trait;
 use neli::consts::nl::NlmF;
-use neli::consts::rtnl::{Ifa, RtAddrFamily, RtScope, Rtm};
+use neli::consts::rtnl::{Ifa, IfaF, RtAddrFamily, RtScope, Rtm};
 use neli::consts::socket::NlFamily;
 use neli::err::RouterError;
 use neli::nl::{NlPayload, Nlmsghdr};
@@ -89,8 +89,17 @@ fn address_request(vip: &VipAddr, add: bool) -> Result<(), PortError> {
         label.push(0);
         attrs.push(attr(Ifa::Label, label)?);
     }
+    // An IPv6 VIP moves between routers: duplicate address detection would hold it tentative
+    // (unusable) for a second after every takeover, and mark it failed for good if the old
+    // router still answers for it during a handover. Hence `nodad`.
+    let flags = if vip.ip.is_ipv6() {
+        IfaF::NODAD
+    } else {
+        IfaF::empty()
+    };
     let msg = IfaddrmsgBuilder::default()
         .ifa_family(family)
+        .ifa_flags(flags)
         .ifa_prefixlen(vip.prefix_len)
         .ifa_scope(RtScope::Universe)
         .ifa_index(index)

@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
 use crate::control::{ReloadReport, Request, Response};
+use crate::metrics::Metrics;
 use crate::status;
 
 /// Bound on results of probes and commands waiting to be fed.
@@ -66,6 +67,8 @@ pub enum Control {
     Request(Request, oneshot::Sender<Response>),
     /// `monitor_links`: the VIP interfaces' links went down (`false`) or are all up again.
     Links(bool),
+    /// A Prometheus scrape: the metrics as OpenMetrics text (see [`crate::metrics`]).
+    Metrics(oneshot::Sender<String>),
 }
 
 /// Settings of the driver itself (not of the director).
@@ -106,6 +109,8 @@ pub struct Driver {
     serial_no: u64,
     /// Rejected-heartbeat log limiter: per (path, reason), last report and drops since.
     rejected_log: Vec<RejectedLog>,
+    /// Prometheus metrics, fed from the outputs and events below.
+    metrics: Metrics,
     /// Reloads: where the loader runs, and who waits for the one in flight.
     reloads: Reloads,
     /// The outcome of the last reload, for `piranha status`.
@@ -201,6 +206,7 @@ impl Driver {
             },
             last_reload: None,
             watchdog: None,
+            metrics: Metrics::new(),
         })
     }
 
@@ -285,12 +291,15 @@ impl Driver {
                     }
                 },
                 r = heartbeat.recv() => match r {
-                    Ok(HeartbeatRecv::Datagram { from, bytes, .. }) => {
+                    Ok(HeartbeatRecv::Datagram { from, bytes, path }) => {
                         let now = self.now();
+                        let before = *self.director.pulse().counters();
                         self.feed(now, Input::Heartbeat { from, bytes });
+                        self.metrics.received(path, &before, self.director.pulse().counters());
                     }
                     Ok(HeartbeatRecv::Refused { path }) => {
                         let now = self.now();
+                        self.metrics.send_refused();
                         self.feed(now, Input::SendRefused(path));
                     }
                     Err(e) if e.reason.contains("closed") => return Err(DriverError::Heartbeat(e)),
@@ -333,18 +342,13 @@ impl Driver {
                 }
             }
             Control::Reload(reply) => self.reload(now, reply),
+            Control::Metrics(reply) => {
+                let report = self.status_report(now);
+                let _ = reply.send(self.metrics.render(&report));
+            }
             Control::Request(req, reply) => {
                 let r = match req {
-                    Request::Status => Response::Status(
-                        status::report(
-                            &self.director,
-                            self.last_dump.as_ref(),
-                            &self.options.config_file,
-                            self.serial_no,
-                            now,
-                        )
-                        .with_last_reload(self.last_reload.clone()),
-                    ),
+                    Request::Status => Response::Status(self.status_report(now)),
                     Request::Drain {
                         virtual_name,
                         server,
@@ -358,6 +362,17 @@ impl Driver {
                 let _ = reply.send(r);
             }
         }
+    }
+
+    fn status_report(&self, now: Instant) -> crate::control::StatusReport {
+        status::report(
+            &self.director,
+            self.last_dump.as_ref(),
+            &self.options.config_file,
+            self.serial_no,
+            now,
+        )
+        .with_last_reload(self.last_reload.clone())
     }
 
     fn override_(&mut self, now: Instant, v: &str, s: &str, drained: bool) -> Response {
@@ -457,6 +472,7 @@ impl Driver {
                     message: message.clone(),
                     warnings,
                 });
+                self.metrics.reload(true);
                 Response::Ok { message }
             }
             Err(why) => {
@@ -468,6 +484,7 @@ impl Driver {
                     message: why.clone(),
                     warnings: Vec::new(),
                 });
+                self.metrics.reload(false);
                 Response::Error { message: why }
             }
         }
@@ -555,6 +572,8 @@ impl Driver {
                 if let Err((done, e)) = &r {
                     error!("IPVS refused op {} of {}: {e}", done + 1, ops.len());
                 }
+                self.metrics
+                    .ipvs_applied(ops.len(), &r.as_ref().map(|_| ()).map_err(|(n, _)| *n));
                 self.pending
                     .push_back(Input::IpvsApplied(r.map_err(|(n, e)| (n, e.to_string()))));
             }
@@ -604,7 +623,10 @@ impl Driver {
             Output::Event(Event::Pulse(PulseEvent::HeartbeatRejected { path, why })) => {
                 self.log_rejected(path, why)
             }
-            Output::Event(e) => log_event(&e),
+            Output::Event(e) => {
+                self.metrics.event(&e);
+                log_event(&e);
+            }
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod driver;
 #[cfg(test)]
 mod driver_tests;
 pub mod gui;
+pub mod metrics;
 pub mod no_ipvs;
 pub mod signals;
 pub mod status;

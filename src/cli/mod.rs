@@ -12,10 +12,12 @@ use piranha_engine::config::{self, Parsed};
 
 mod bench;
 mod check;
+mod completions;
 mod config_cmd;
 mod drain;
 mod gui;
 mod ipvs;
+mod man;
 mod passwd;
 mod pulse;
 mod release;
@@ -23,6 +25,7 @@ mod send_arp;
 mod sim;
 mod status;
 mod traffic;
+mod watch;
 mod witness;
 
 const EXAMPLES: &str = "\
@@ -79,6 +82,11 @@ enum Command {
     /// The end-to-end harness's client and real server (tests/kernel/e2e-guest.sh).
     #[command(subcommand, hide = true)]
     Traffic(traffic::Command),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::Args),
+    /// Write the manual pages piranha(8), piranha-*(8) and lvs.cf(5) into a directory.
+    #[command(hide = true)]
+    Man(man::Args),
 }
 
 /// The `-c FILE` option shared by every subcommand that reads lvs.cf.
@@ -189,6 +197,8 @@ pub fn main() -> ExitCode {
         Command::Sim(args) => args.run(),
         Command::Bench(cmd) => cmd.run(),
         Command::Traffic(cmd) => cmd.run(),
+        Command::Completions(args) => args.run(),
+        Command::Man(args) => args.run(),
     };
     match result {
         Ok(code) => code,

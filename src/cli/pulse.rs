@@ -1,4 +1,5 @@
-//! `piranha pulse [-c FILE] [--no-ipvs] [--role primary|backup] [--control-socket PATH]`: the
+//! `piranha pulse [-c FILE] [--no-ipvs] [--role primary|backup] [--control-socket PATH]
+//! [--metrics-listen [ADDR]]`: the
 //! director daemon, in the foreground (systemd supervises it: Type=notify, READY=1 once the
 //! heartbeat sockets and the control socket are bound).
 
@@ -46,6 +47,11 @@ pub struct Args {
     /// Announce VIPs with gratuitous ARP requests instead of Piranha's replies.
     #[arg(long)]
     arp_request: bool,
+    /// Serve Prometheus metrics at http://ADDR/metrics (off by default; without ADDR,
+    /// 127.0.0.1:9539). ADDR is IP:PORT, [IPv6]:PORT, an IP (port 9539) or :PORT (loopback).
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:9539",
+          value_parser = piranha_daemon::metrics::parse_listen)]
+    metrics_listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -234,6 +240,13 @@ impl Args {
             )
         })?;
         let bound = std::fs::symlink_metadata(&self.control_socket)?;
+        if let Some(addr) = self.metrics_listen {
+            let metrics = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen for metrics on {addr}"))?;
+            info!("metrics on http://{addr}/metrics");
+            tokio::spawn(piranha_daemon::metrics::serve(metrics, tx.clone()));
+        }
         tokio::spawn(control_server::serve(
             listener,
             tx,

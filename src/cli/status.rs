@@ -1,4 +1,5 @@
-//! `piranha status [--json] [--control-socket PATH]`: ask the running `piranha pulse`.
+//! `piranha status [--json] [--control-socket PATH] [--watch [--interval SECS] [--count N]]`:
+//! ask the running `piranha pulse` (once, or refreshed in place: see [`super::watch`]).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,6 +17,15 @@ pub struct Args {
     /// The daemon's control socket.
     #[arg(long, value_name = "PATH", default_value = DEFAULT_SOCKET)]
     control_socket: PathBuf,
+    /// Refresh in place until Ctrl-C (like `watch ipvsadm -Ln`).
+    #[arg(short = 'w', long)]
+    watch: bool,
+    /// Seconds between refreshes with --watch (decimals allowed, at least 0.1).
+    #[arg(long, value_name = "SECS", default_value = "2", value_parser = super::watch::parse_interval, requires = "watch")]
+    interval: std::time::Duration,
+    /// Stop after this many refreshes with --watch.
+    #[arg(long, value_name = "N", requires = "watch")]
+    count: Option<u64>,
 }
 
 /// How long the CLI waits for the daemon (a reload re-reads and re-validates lvs.cf).
@@ -40,6 +50,9 @@ pub fn ask(socket: &std::path::Path, request: &Request) -> anyhow::Result<Respon
 impl Args {
     /// Run the command.
     pub fn run(self) -> anyhow::Result<ExitCode> {
+        if self.watch {
+            return super::watch::run(&self.control_socket, self.json, self.interval, self.count);
+        }
         match ask(&self.control_socket, &Request::Status)? {
             Response::Status(report) => {
                 if self.json {

@@ -349,6 +349,40 @@ pub fn reference_table() -> String {
     out
 }
 
+/// One key as documentation: its block, name, default (`-` for none) and meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyDoc {
+    /// `global`, `virtual`, `server` or `failover`.
+    pub block: &'static str,
+    /// The key.
+    pub name: &'static str,
+    /// The default as written in lvs.cf (`-`: none).
+    pub default: &'static str,
+    /// What it means.
+    pub doc: &'static str,
+    /// Accepted for compatibility, ignored (with a warning).
+    pub ignored: bool,
+}
+
+/// Every key of every block, in table order (for lvs.cf(5)).
+pub fn key_docs() -> Vec<KeyDoc> {
+    fn rows<T>(out: &mut Vec<KeyDoc>, block: &'static str, table: &[Key<T>]) {
+        out.extend(table.iter().map(|k| KeyDoc {
+            block,
+            name: k.name,
+            default: k.default,
+            doc: k.doc,
+            ignored: k.ignored,
+        }));
+    }
+    let mut out = Vec::new();
+    rows(&mut out, "global", GLOBAL);
+    rows(&mut out, "virtual", VIRTUAL);
+    rows(&mut out, "server", SERVER);
+    rows(&mut out, "failover", FAILOVER);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -406,6 +440,18 @@ mod tests {
             .chain(VIRTUAL.iter().map(|k| k.name))
         {
             assert!(t.contains(&format!("`{name}`")), "{name}");
+        }
+    }
+
+    #[test]
+    fn key_docs_cover_every_table() {
+        let docs = key_docs();
+        assert_eq!(
+            docs.len(),
+            GLOBAL.len() + VIRTUAL.len() + SERVER.len() + FAILOVER.len()
+        );
+        for k in GLOBAL {
+            assert!(docs.iter().any(|d| d.block == "global" && d.name == k.name));
         }
     }
 }

@@ -38,6 +38,7 @@ mod write;
 
 pub use diagnostics::{Diagnostic, Diagnostics, Pos, Severity};
 pub use keys::reference_table;
+pub use keys::{key_docs, KeyDoc};
 pub use model::{
     Comments, ConflictAction, Failover, HeartbeatProtocol, HostNames, LoadMonitor, LvsConfig,
     Network, Protocol, RealServer, SchedulerFlag, ServiceKind, Vip, VirtualServer,

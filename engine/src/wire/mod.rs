@@ -8,12 +8,14 @@
 //!   state (or a witness lease message), config serial and an HMAC-SHA256 tag.
 //! - [`arp`]: the gratuitous ARP frame `send_arp` builds (and the request variant that
 //!   keepalived and `arping -U` send), with a parser for the simulator's hosts.
+//! - [`ndp`]: the unsolicited IPv6 neighbour advertisement that announces an IPv6 VIP.
 //!
 //! Every parser returns an [`Error`] on arbitrary input and never panics; each module has a
 //! proptest that feeds it arbitrary bytes.
 
 pub mod arp;
 pub mod legacy;
+pub mod ndp;
 pub mod v2;
 
 /// Why bytes were not accepted as a packet of the format being parsed.
