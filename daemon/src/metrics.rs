@@ -550,6 +550,8 @@ mod tests {
             uptime_s: 1.0,
             heartbeats_accepted: 1,
             heartbeats_rejected: 2,
+            hot_standby: false,
+            last_reload: None,
             virtuals: vec![crate::control::VirtualReport {
                 name: "web".into(),
                 service: "tcp 10.0.0.50:80".into(),
