@@ -244,3 +244,25 @@ fn a_lone_fault_is_judged_and_its_outage_measured() {
     let stop = lone_fault(&cold, "stop:r0@100s+40s");
     assert!(ms(stop.outage_ns) <= 40, "cold SIGTERM hand-over: {stop:?}");
 }
+
+#[test]
+fn losing_only_the_witness_costs_no_client_a_request() {
+    // Both routers up and hearing each other, the witness gone for a minute (its lease runs
+    // out meanwhile): the active router holds the VIPs, and outage-bounded judges it
+    // (keepalive + 100 ms, for the hand-over the witness's return may bring).
+    let mut cfg = sim_config(&with_arbiter());
+    cfg.duration = piranha_engine::time::Duration::from_secs(300);
+    let schedule: Schedule = "witness-fail@100s+60s".parse().expect("schedule parses");
+    cfg.faults = FaultMode::Exact(schedule);
+    for seed in 1..=5 {
+        let o = piranha_sim::run_seed(&cfg, seed);
+        assert!(o.violations.is_empty(), "seed {seed}: {:?}", o.violations);
+        let w = o
+            .outages
+            .iter()
+            .find(|x| x.class == "witness-fail")
+            .unwrap_or_else(|| panic!("seed {seed}: {:?}", o.outages));
+        assert!(w.bound_ns.is_some(), "judged: {w:?}");
+        assert!(w.outage_ns <= 1_000_000_000, "seed {seed}: {w:?}");
+    }
+}

@@ -676,6 +676,10 @@ pub fn log_event(e: &Event) {
                 warn!("heartbeat rejected on {path:?}: {why:?}")
             }
             P::PathSilent { path } => warn!("heartbeat path {path:?} silent"),
+            P::HoldingWithoutLease => warn!(
+                "witness lease expired (witness unreachable): keeping the VIPs while the \
+                 partner is heard standby"
+            ),
             P::SerialMismatch { ours, theirs } => {
                 warn!("partner runs lvs.cf serial_no {theirs}, we run {ours}")
             }

@@ -245,7 +245,11 @@ impl World {
     /// active (the one a router fault hits), the other running, unfaulted and (with a hot
     /// standby) running lvs, no other fault active, and the probe succeeding.
     fn outage_bound(&self, f: &Fault) -> Option<Duration> {
-        if self.healed || self.setup.arbiter || self.probe.failing.is_some() {
+        if self.healed || self.probe.failing.is_some() {
+            return None;
+        }
+        // With an arbiter only the witness's own loss is judged: the others wait for leases.
+        if self.setup.arbiter && !matches!(f.kind, FaultKind::WitnessFail) {
             return None;
         }
         if self.active_faults.iter().any(|a| *a) {
@@ -277,6 +281,10 @@ impl World {
         let arp_extra = if locked { arp.interval } else { Duration::ZERO };
         let takeover = |base: Duration| Some(base + slack + arp_extra);
         match &f.kind {
+            // Both routers up and hearing each other: the active one keeps the VIPs while
+            // the witness is gone (it cannot be arbitrated, and nobody else may take them).
+            // When the witness returns, the lease may go to the partner: a STOPPED hand-over.
+            FaultKind::WitnessFail => takeover(keepalive),
             FaultKind::Stop(r) if *r == a => takeover(keepalive.saturating_mul(2)),
             FaultKind::DaemonCrash(r) if *r == a => takeover(keepalive.saturating_mul(2)),
             FaultKind::Crash(r) if *r == a => takeover(self.setup.deadtime + keepalive),
