@@ -108,6 +108,8 @@ pub const COMMAND_KEYS: &[&str] = &[
     "send_program",
     "start_cmd",
     "stop_cmd",
+    // Not run by piranha (kept for Piranha files), but a program path all the same.
+    "client_monitor",
 ];
 
 /// Whether the daemon runs `key`'s value.
@@ -302,11 +304,16 @@ mod tests {
             };
             let key = key.trim_matches('`');
             let doc = doc.to_ascii_lowercase();
-            let runs = ["command", "program", "shell", "script"]
-                .iter()
-                .any(|w| doc.contains(w))
-                || key.ends_with("_cmd");
-            if runs {
+            // Whole words: "programmed" (an IPVS table) runs nothing.
+            let runs = doc.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| {
+                [
+                    "command", "commands", "program", "programs", "shell", "script", "scripts",
+                ]
+                .contains(&w)
+            }) || key.ends_with("_cmd");
+            // `load_monitor` names one of the built-in load probes, which run through
+            // `rsh_command` (itself read-only); another program name is kept, never run.
+            if runs && key != "load_monitor" {
                 assert!(is_command(key), "{key}: {doc}");
             }
         }
