@@ -122,7 +122,7 @@ impl Pulse {
         // heard. A beat recorded during an earlier run of ours echoes that run, so a replay
         // after our restart (a STOPPED, a stream of RUNNING) is refused however new it looks
         // to the replay window, which starts empty at every start. Learning the partner's
-        // incarnation from the beat first lets both sides converge in a keepalive.
+        // incarnation from the beat first lets both sides converge in a round trip.
         let learned = repr.incarnation > self.partner_incarnation;
         self.partner_incarnation = self.partner_incarnation.max(repr.incarnation);
         if repr.echo != self.incarnation {
