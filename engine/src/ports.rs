@@ -64,6 +64,17 @@ pub enum SyncDaemon {
         /// lvs.cf `syncd_id`.
         sync_id: u8,
     },
+    /// Master and backup threads at once (the kernel runs both since 2.6): what `piranha
+    /// pulse` runs on both routers, from start to exit, whatever the role. Stopping a master
+    /// thread discards the connection updates it has not sent yet (it flushes every 2 s), so
+    /// a role switch at a graceful hand-over lost the newest connections; with both threads
+    /// always running nothing is stopped, and the old active's last updates still go out.
+    Both {
+        /// lvs.cf `syncd_iface`.
+        iface: String,
+        /// lvs.cf `syncd_id`.
+        sync_id: u8,
+    },
 }
 
 /// The kernel's IPVS table (one network namespace's).

@@ -47,6 +47,10 @@ pub fn daemons_for(state: &SyncDaemon) -> Vec<DaemonState> {
             iface,
             u32::from(*sync_id),
         )],
+        SyncDaemon::Both { iface, sync_id } => vec![
+            DaemonState::new(consts::daemon::STATE_MASTER, iface, u32::from(*sync_id)),
+            DaemonState::new(consts::daemon::STATE_BACKUP, iface, u32::from(*sync_id)),
+        ],
     }
 }
 

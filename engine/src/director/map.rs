@@ -307,6 +307,13 @@ impl DirectorConfig {
         })
     }
 
+    /// What a director runs with `syncdaemon = 1`: master and backup at once, on both routers
+    /// (see [`SyncDaemon::Both`]); `None` when `syncdaemon = 0`.
+    pub fn sync_daemon_both(&self) -> Option<SyncDaemon> {
+        let (iface, sync_id) = self.sync_daemon.clone()?;
+        Some(SyncDaemon::Both { iface, sync_id })
+    }
+
     /// The sync daemon state for a role (`None` when `syncdaemon = 0`).
     pub fn sync_daemon_state(&self, master: bool) -> Option<SyncDaemon> {
         let (iface, sync_id) = self.sync_daemon.clone()?;

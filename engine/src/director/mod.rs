@@ -171,12 +171,13 @@ impl Director {
     fn started(mut self, now: Instant) -> Director {
         self.drain_pulse(now);
         // Every router starts inactive. As pulse.c does at start: run inactive_cmd and start
-        // the sync daemon as backup, so a standby that was never active already receives the
-        // active's connections when it takes over.
+        // the sync daemon (as backup there; here master and backup at once, for good), so a
+        // standby that was never active already receives the active's connections when it
+        // takes over, and a hand-over never stops a master thread with updates unsent.
         if let Some(argv) = self.config.inactive_cmd.clone() {
             self.push(Output::RunCommand(argv));
         }
-        if let Some(state) = self.config.sync_daemon_state(false) {
+        if let Some(state) = self.config.sync_daemon_both() {
             self.push(Output::SetSyncDaemon(state));
         }
         if self.config.hot_standby {
@@ -609,12 +610,10 @@ impl Director {
                     self.push(Output::RunCommand(argv));
                 }
             }
-            Action::SyncDaemonMaster | Action::SyncDaemonBackup => {
-                let master = action == Action::SyncDaemonMaster;
-                if let Some(state) = self.config.sync_daemon_state(master) {
-                    self.push(Output::SetSyncDaemon(state));
-                }
-            }
+            // Both threads run from start to exit (SyncDaemon::Both): a role change switches
+            // nothing. (Stopping the master at a giveup dropped its unsent updates: the
+            // end-to-end VM test saw every long-lived connection reset at a SIGTERM.)
+            Action::SyncDaemonMaster | Action::SyncDaemonBackup => {}
             Action::AddressUp(a) => {
                 for vip in self.addresses(a) {
                     self.push(Output::AddVip(vip));
