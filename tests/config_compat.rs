@@ -15,11 +15,13 @@
 //! about every file (`pulse -c FILE -n -t`, in a network namespace of its own, killed after
 //! 2 s), then asks `piranha check` the same: the verdicts must be the ones above.
 
+mod config_support;
+
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use piranha_engine::config::{format, parse_with, Options};
+use piranha_engine::config::{parse_with, Options};
 
 /// Where the verdicts differ on purpose: (file in differences/, the original's verdict,
 /// whether `piranha check` accepts it).
@@ -104,35 +106,10 @@ fn corpus_snapshots() {
                 "original_refuses" => false,
                 _ => DIFFERENCES.iter().find(|d| d.0 == file).unwrap().2,
             };
-            let out = match parse_with(&name, &bytes, &opts) {
-                Ok(parsed) => {
-                    assert!(expect_ok, "{name} should be refused");
-                    let text = format(&parsed.config);
-                    let again = parse_with(&name, text.as_bytes(), &opts).unwrap_or_else(|e| {
-                        panic!("{name}: the canonical form does not parse:\n{e}")
-                    });
-                    assert_eq!(
-                        again.config, parsed.config,
-                        "{name}: meaning changed by fmt"
-                    );
-                    assert_eq!(
-                        format(&again.config),
-                        text,
-                        "{name}: fmt is not a fixed point"
-                    );
-                    let mut out = String::new();
-                    for w in &parsed.warnings {
-                        out.push_str(&format!("{w}\n"));
-                    }
-                    out.push_str("---\n");
-                    out.push_str(&text);
-                    out
-                }
-                Err(diags) => {
-                    assert!(!expect_ok, "{name} should be accepted:\n{diags}");
-                    diags.to_string()
-                }
-            };
+            let out =
+                config_support::snapshot(&name, parse_with(&name, &bytes, &opts), expect_ok, |b| {
+                    parse_with(&name, b, &opts)
+                });
             insta::assert_snapshot!(format!("compat@{set}__{file}"), out);
         }
     }

@@ -2,6 +2,8 @@
 //! its warnings) and the full error output of every `bad_*` file. Good files must also be
 //! fixed points of the writer and keep their meaning through it.
 
+mod config_support;
+
 use std::path::Path;
 
 use piranha_engine::config::{format, parse};
@@ -16,34 +18,7 @@ fn corpus() {
         let bytes = std::fs::read(path).unwrap();
         let name = display_name(path);
         let bad = name.starts_with("corpus/bad_");
-        let out = match parse(&name, &bytes) {
-            Ok(parsed) => {
-                assert!(!bad, "{name} should be rejected");
-                let text = format(&parsed.config);
-                let again = parse(&name, text.as_bytes())
-                    .unwrap_or_else(|e| panic!("{name}: the canonical form does not parse:\n{e}"));
-                assert_eq!(
-                    again.config, parsed.config,
-                    "{name}: meaning changed by fmt"
-                );
-                assert_eq!(
-                    format(&again.config),
-                    text,
-                    "{name}: fmt is not a fixed point"
-                );
-                let mut out = String::new();
-                for w in &parsed.warnings {
-                    out.push_str(&format!("{w}\n"));
-                }
-                out.push_str("---\n");
-                out.push_str(&text);
-                out
-            }
-            Err(diags) => {
-                assert!(bad, "{name} should be accepted:\n{diags}");
-                diags.to_string()
-            }
-        };
+        let out = config_support::snapshot(&name, parse(&name, &bytes), !bad, |b| parse(&name, b));
         insta::assert_snapshot!(out);
     });
 }
