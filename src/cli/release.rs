@@ -10,7 +10,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use piranha_daemon::control::DEFAULT_SOCKET;
-use piranha_engine::director::DirectorConfig;
 
 use super::ConfigFile;
 
@@ -25,11 +24,6 @@ pub struct Args {
     /// Remove the addresses even if a daemon is running.
     #[arg(long)]
     force: bool,
-}
-
-/// The addresses `release` removes: every one a router of this lvs.cf may hold.
-pub fn addresses(director: &DirectorConfig) -> Vec<piranha_engine::ports::VipAddr> {
-    director.held_addresses()
 }
 
 impl Args {
@@ -48,7 +42,8 @@ impl Args {
         let director = super::ipvs::without_key(&parsed.config)
             .map_err(|e| anyhow::anyhow!("{}: {e}", self.file.path.display()))?;
         let mut failed = 0;
-        for vip in addresses(&director) {
+        // Every address a router of this lvs.cf may hold.
+        for vip in director.held_addresses() {
             match piranha_backends::vip::remove_blocking(&vip) {
                 Ok(()) => println!("released {} on {}", vip.ip, vip.device),
                 Err(e) => {
