@@ -70,8 +70,13 @@ enum Server {
 fn serve(kind: Server, until: Instant) -> u16 {
     match kind {
         Server::Closed => {
-            let l = TcpListener::bind("127.0.0.1:0").unwrap();
-            return l.local_addr().unwrap().port();
+            // Bound for the rest of the process but never listening: the
+            // kernel resets every SYN, and no other test can be given the port.
+            let held = tokio::net::TcpSocket::new_v4().unwrap();
+            held.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let port = held.local_addr().unwrap().port();
+            std::mem::forget(held);
+            return port;
         }
         Server::UdpSilent => {
             let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();

@@ -320,12 +320,14 @@ mod tests {
     #[tokio::test]
     async fn tcp_closed_port_is_refused_and_silence_is_no_reply() {
         let p = TokioProber::new(4, "rsh");
-        // A port nobody listens on (bind, learn, close).
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
+        // A port nobody listens on: bound (so no other test in this process
+        // can be given it while we probe) but never listening, so the kernel
+        // answers the SYN with a reset.
+        let held = tokio::net::TcpSocket::new_v4().unwrap();
+        held.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let port = held.local_addr().unwrap().port();
         let r = p.probe(&connect(port, None, ReadPlan::Nothing, 1000)).await;
+        drop(held);
         assert_eq!(r, ProbeResult::Failed(ProbeFailure::Refused));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
