@@ -15,8 +15,12 @@
 //!   figures, `quit` exits. A long-lived connection that fails (reset, EOF, or no echo within
 //!   `--stall-ms`) is counted dead and replaced by a new one.
 //!
-//! The `FAULT` line: `FAULT <name> outage_ms=<fault to the first successful request after the
-//! window's last failure; 0 without failures> failed=<requests that failed in the window>
+//! The `FAULT` line: `FAULT <name> outage_ms=<fault to the end of the first successful request
+//! that started after the last failed one started: when a client arriving then is served again;
+//! 0 without failures> recover_ms=<fault to the first success after the end of the window's
+//! last failure: a request hung until its bound (a SYN lost while the VIP moved) stretches it to
+//! at least that bound, although the other loops were served meanwhile> failed=<requests that
+//! failed in the window>
 //! ok=<that succeeded> last_fail_ms=<fault to the end of the last failure; -1 without>
 //! long=<survived>/<open at the fault> stalled=<failures not counted> refused=<failures by
 //! refusal or reset> last_refused_ms=<fault to the last of those; -1 without>`. A long-lived connection
@@ -419,7 +423,7 @@ fn figures(name: &str, at: Instant, end: Instant, r: &Record) -> String {
         .collect();
     let last_refused = refused.iter().max().copied();
     let last_fail = in_window.iter().filter(|q| !q.ok).map(|q| q.end).max();
-    let outage = match last_fail {
+    let recover = match last_fail {
         None => Some(0.0),
         Some(lf) => in_window
             .iter()
@@ -428,6 +432,7 @@ fn figures(name: &str, at: Instant, end: Instant, r: &Record) -> String {
             .min()
             .map(|s| ms(at, s)),
     };
+    let outage = outage_ms(at, &in_window);
     let open_at_fault: Vec<&Long> = r
         .longs
         .iter()
@@ -438,8 +443,9 @@ fn figures(name: &str, at: Instant, end: Instant, r: &Record) -> String {
         .filter(|l| l.died.is_none_or(|d| d > end) && l.last_ok > at)
         .count();
     format!(
-        "FAULT {name} outage_ms={} failed={failed} ok={} last_fail_ms={} long={survived}/{} stalled={} refused={} last_refused_ms={}",
+        "FAULT {name} outage_ms={} recover_ms={} failed={failed} ok={} last_fail_ms={} long={survived}/{} stalled={} refused={} last_refused_ms={}",
         outage.map_or("-1".to_string(), |o| format!("{o:.0}")),
+        recover.map_or("-1".to_string(), |o| format!("{o:.0}")),
         in_window.len() - failed,
         last_fail.map_or("-1".to_string(), |l| format!("{:.0}", ms(at, l))),
         open_at_fault.len(),
@@ -447,4 +453,51 @@ fn figures(name: &str, at: Instant, end: Instant, r: &Record) -> String {
         refused.len(),
         last_refused.map_or("-1".to_string(), |l| format!("{:.0}", ms(at, l)))
     )
+}
+
+/// The outage a client arriving during the fault sees: from the fault to the end of the first
+/// successful request that *started* after the last failed one started (by start time, so a
+/// request hung until its bound does not hide the requests the other loops had served
+/// meanwhile). `Some(0)` without failures, `None` when nothing succeeded after the last failure.
+fn outage_ms(at: Instant, requests: &[Request]) -> Option<f64> {
+    let Some(last_failed_start) = requests.iter().filter(|q| !q.ok).map(|q| q.start).max() else {
+        return Some(0.0);
+    };
+    requests
+        .iter()
+        .filter(|q| q.ok && q.start > last_failed_start)
+        .map(|q| q.end)
+        .min()
+        .map(|e| ms(at, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(at: Instant, start: u64, end: u64, ok: bool) -> Request {
+        Request {
+            start: at + Duration::from_millis(start),
+            end: at + Duration::from_millis(end),
+            ok,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn a_hung_request_does_not_stretch_the_outage_to_its_bound() {
+        let at = Instant::now();
+        // Fails quickly at 10-40 ms; one SYN lost at 50 ms hangs until its 500 ms bound; the
+        // other loops' requests from 60 ms on succeed in 5 ms.
+        let mut reqs = vec![
+            q(at, 10, 12, false),
+            q(at, 40, 41, false),
+            q(at, 50, 550, false),
+        ];
+        reqs.extend((60..600).step_by(10).map(|s| q(at, s, s + 5, true)));
+        assert_eq!(outage_ms(at, &reqs), Some(65.0));
+        // No failure: no outage. Nothing after the last failure: unbounded.
+        assert_eq!(outage_ms(at, &reqs[3..]), Some(0.0));
+        assert_eq!(outage_ms(at, &reqs[..3]), None);
+    }
 }
