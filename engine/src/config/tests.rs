@@ -504,6 +504,28 @@ fn warnings_do_not_reject() {
 }
 
 #[test]
+fn absurd_timing_is_warned_about_not_refused() {
+    let w = |src: &str| -> Vec<String> {
+        let p = parse("t.cf", src.as_bytes()).unwrap();
+        p.warnings.iter().map(|d| d.to_string()).collect()
+    };
+    let fast = w("primary = 10.0.0.1\nkeepalive = 0.005\ndeadtime = 0.05\n");
+    assert_eq!(fast.len(), 1, "{fast:?}");
+    assert!(
+        fast[0].starts_with("t.cf:2:13: warning: keepalive (0.005) is below 0.01"),
+        "{fast:?}"
+    );
+    let slow = w("primary = 10.0.0.1\nkeepalive = 120\ndeadtime = 600\n");
+    assert_eq!(slow.len(), 2, "{slow:?}");
+    assert!(slow[0].contains("keepalive (120) is above 60"), "{slow:?}");
+    assert!(slow[1].contains("deadtime (600) is above 300"), "{slow:?}");
+    // The edges and the usual values pass quietly.
+    assert!(w("primary = 10.0.0.1\nkeepalive = 0.01\ndeadtime = 300\n").is_empty());
+    assert!(w("primary = 10.0.0.1\nkeepalive = 60\ndeadtime = 300\n").is_empty());
+    assert!(w("primary = 10.0.0.1\nkeepalive = 6\ndeadtime = 18\n").is_empty());
+}
+
+#[test]
 fn invalid_utf8_is_a_positioned_error() {
     let d = diags("primary = 10.0.0.1\nbackup = 10.0\u{e9}.0.2\n");
     assert!(

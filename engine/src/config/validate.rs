@@ -9,6 +9,13 @@ use super::model::{
 };
 use super::write::fmt_duration;
 
+/// Below this a keepalive is taken but warned about (a unit mistake, or a flood of beats).
+pub const MIN_SANE_KEEPALIVE: crate::time::Duration = crate::time::Duration::from_millis(10);
+/// Above this a keepalive is taken but warned about (a failure goes unnoticed for minutes).
+pub const MAX_SANE_KEEPALIVE: crate::time::Duration = crate::time::Duration::from_secs(60);
+/// Above this a deadtime is taken but warned about (that long an outage before a takeover).
+pub const MAX_SANE_DEADTIME: crate::time::Duration = crate::time::Duration::from_secs(300);
+
 /// Where a [`Problem`] is, in model terms (block indexes and key names).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Place {
@@ -131,6 +138,38 @@ impl LvsConfig {
         }
         if self.keepalive.as_nanos() == 0 {
             out.error(g("keepalive"), "keepalive must be greater than 0".into());
+        }
+        // Accepted but almost certainly a typo (milliseconds read as seconds or the reverse):
+        // a beat every few milliseconds floods the link and the loop; a keepalive of minutes,
+        // or a deadtime of many minutes, leaves a dead active undetected that long.
+        if self.keepalive.as_nanos() != 0 && self.keepalive < MIN_SANE_KEEPALIVE {
+            out.warning(
+                g("keepalive"),
+                format!(
+                    "keepalive ({}) is below {}: that many heartbeats a second on every path is load, not safety; is the unit wrong (keepalive is in seconds)?",
+                    fmt_duration(self.keepalive),
+                    fmt_duration(MIN_SANE_KEEPALIVE)
+                ),
+            );
+        } else if self.keepalive > MAX_SANE_KEEPALIVE {
+            out.warning(
+                g("keepalive"),
+                format!(
+                    "keepalive ({}) is above {}: a failed partner goes unnoticed for minutes; is the unit wrong (keepalive is in seconds)?",
+                    fmt_duration(self.keepalive),
+                    fmt_duration(MAX_SANE_KEEPALIVE)
+                ),
+            );
+        }
+        if self.deadtime > MAX_SANE_DEADTIME {
+            out.warning(
+                g("deadtime"),
+                format!(
+                    "deadtime ({}) is above {}: the service is down that long before the standby takes over; is the unit wrong (deadtime is in seconds)?",
+                    fmt_duration(self.deadtime),
+                    fmt_duration(MAX_SANE_DEADTIME)
+                ),
+            );
         }
         if self.deadtime <= self.keepalive {
             out.warning(

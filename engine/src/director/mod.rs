@@ -43,7 +43,7 @@ use crate::ipvs::{Op, ServiceKey, Table};
 use crate::lvs::{self, RealId, VirtualSpec};
 use crate::nanny::{Nanny, NannyTimer, ProbeId};
 use crate::ports::{IpvsTimeouts, VipAddr};
-use crate::pulse::{self, Action, Address, Pulse, PulseConfig, Role};
+use crate::pulse::{self, Action, Address, HeartbeatProtocol, Pulse, PulseConfig, Role};
 use crate::time::{Duration, Instant};
 
 /// The index pulse uses for "every VIP of every active virtual server".
@@ -424,6 +424,20 @@ impl Director {
             || old_pulse.heartbeat_port != new.pulse.heartbeat_port;
         let timing_changed =
             old_pulse.keepalive != new.pulse.keepalive || old_pulse.deadtime != new.pulse.deadtime;
+        // A key (or protocol) applied by a reload on one router only would make each reject
+        // the other's beats until the second reload: both declare the partner dead and both
+        // take the VIPs. The running key stays until a restart; a rotation is done by
+        // restarting the routers in turn (docs/OPERATIONS.md).
+        let key_changed = match (&old_pulse.protocol, &new.pulse.protocol) {
+            (HeartbeatProtocol::Legacy, HeartbeatProtocol::Legacy) => false,
+            (HeartbeatProtocol::V2(a), HeartbeatProtocol::V2(b)) => !a.same_as(b),
+            _ => true,
+        };
+        if key_changed {
+            self.push(Output::Event(Event::ReloadNeedsRestart {
+                what: "heartbeat key or protocol",
+            }));
+        }
         if addrs_changed {
             self.push(Output::Event(Event::ReloadNeedsRestart {
                 what: "heartbeat addresses",

@@ -743,6 +743,50 @@ fn reload_keeps_health_and_applies_only_the_difference() {
     );
 }
 
+/// A director on v2 with `key`; only its reload events matter here.
+fn keyed(key: &[u8]) -> DirectorConfig {
+    let src = LVS_CF.replace(
+        "backup_active = 1",
+        "backup_active = 1\nheartbeat_key_file = /etc/k",
+    );
+    let parsed = config::parse("t", src.as_bytes()).unwrap().config;
+    DirectorConfig::from_lvs_cf(&parsed, Some(key)).unwrap()
+}
+
+fn reload_restart_notes(old: DirectorConfig, new: DirectorConfig) -> Vec<&'static str> {
+    let mut d = Director::new(old, Role::Primary, 1, 0, Instant::ZERO).unwrap();
+    let now = Instant::ZERO;
+    d.handle_reload(now, new);
+    let mut notes = Vec::new();
+    while let Some(out) = d.poll_output() {
+        if let Output::Event(Event::ReloadNeedsRestart { what }) = out {
+            notes.push(what);
+        }
+    }
+    notes
+}
+
+#[test]
+fn a_changed_heartbeat_key_on_reload_is_reported_and_the_running_key_kept() {
+    assert_eq!(
+        reload_restart_notes(keyed(b"old"), keyed(b"new")),
+        ["heartbeat key or protocol"]
+    );
+    assert!(reload_restart_notes(keyed(b"same"), keyed(b"same")).is_empty());
+    assert_eq!(
+        reload_restart_notes(director_config(LVS_CF), keyed(b"k")),
+        ["heartbeat key or protocol"],
+        "legacy to v2 is a protocol change"
+    );
+    // The running pulse still authenticates with the old key after the reload.
+    let mut d = Director::new(keyed(b"old"), Role::Primary, 1, 0, Instant::ZERO).unwrap();
+    d.handle_reload(Instant::ZERO, keyed(b"new"));
+    let HeartbeatProtocol::V2(k) = &d.config().pulse.protocol else {
+        panic!("still v2")
+    };
+    assert!(k.same_as(&crate::wire::v2::Key::new(b"old").unwrap()));
+}
+
 #[test]
 fn same_inputs_same_outputs() {
     let run = || {
