@@ -29,6 +29,7 @@ pub mod mutation;
 pub mod nanny;
 pub mod ports;
 pub mod pulse;
+pub mod scaleout;
 pub mod sched;
 pub mod time;
 pub mod wire;

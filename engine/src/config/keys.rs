@@ -6,7 +6,7 @@ use core::net::IpAddr;
 
 use super::model::{
     ConflictAction, Failover, HeartbeatProtocol, LoadMonitor, LvsConfig, Network, Protocol,
-    RealServer, ServiceKind, Vip, VirtualServer,
+    RealServer, ScaleOut, ServiceKind, Vip, VirtualServer,
 };
 use super::value::{names, Kind, Named, Value};
 
@@ -214,6 +214,12 @@ pub(crate) static GLOBAL: &[Key<LvsConfig>] = &[
         |c, v| c.reconcile_interval = v.duration(), |c| Some(Value::Duration(c.reconcile_interval))),
     key!("hot_standby", BOOL, "1", IfChanged, "(new) The inactive router health-checks and keeps its IPVS table programmed (no VIPs), so a takeover serves at once.",
         |c, v| c.hot_standby = v.bool(), |c| Some(Value::Bool(c.hot_standby))),
+    key!("scale_out", Kind::Word(names::<ScaleOut>), "none", IfChanged, "(new) `none` (one active router) or `bgp`: every director active, each VIP announced over BGP by BIRD while this director is healthy, holds it and has a real server up (docs/SCALE-OUT.md).",
+        |c, v| c.scale_out = v.word(), |c| Some(Value::Word(word_of(c.scale_out)))),
+    key!("bird_socket", WORD, "/run/bird/bird.ctl", IfChanged, "(new) BIRD's control socket (`scale_out = bgp`).",
+        |c, v| c.bird_socket = v.text(), |c| Some(Value::Text(c.bird_socket.clone()))),
+    key!("drain_timeout", DUR, "30", IfChanged, "(new) Seconds to wait for connections to finish after a withdrawal on drain or shutdown (`scale_out = bgp`).",
+        |c, v| c.drain_timeout = v.duration(), |c| Some(Value::Duration(c.drain_timeout))),
 ];
 
 /// Keys of `virtual NAME { }`.

@@ -41,7 +41,7 @@ pub use keys::reference_table;
 pub use keys::{key_docs, KeyDoc};
 pub use model::{
     Comments, ConflictAction, Failover, HeartbeatProtocol, HostNames, LoadMonitor, LvsConfig,
-    Network, Protocol, RealServer, SchedulerFlag, ServiceKind, Vip, VirtualServer,
+    Network, Protocol, RealServer, ScaleOut, SchedulerFlag, ServiceKind, Vip, VirtualServer,
     DEFAULT_ARBITER_PORT,
 };
 pub use services::{port_of as service_port, Transport, SERVICES};

@@ -114,6 +114,15 @@ pub struct LvsConfig {
     /// `hot_standby` (new): the inactive router runs its nannies and keeps its IPVS table
     /// programmed (services and real servers; no VIPs, no NAT router address, no ARP) [1].
     pub hot_standby: bool,
+    /// `scale_out` (new): `none` (one active director, pulse election) or `bgp` (every director
+    /// active for its VIPs, each VIP announced through BIRD while it can serve) [none].
+    pub scale_out: ScaleOut,
+    /// `bird_socket` (new): BIRD's control socket, for `scale_out = bgp` [/run/bird/bird.ctl].
+    pub bird_socket: String,
+    /// `drain_timeout` (new): after a withdrawal on drain or shutdown, how long to wait for
+    /// connections to finish before stopping [30 s].
+    #[serde(serialize_with = "secs")]
+    pub drain_timeout: Duration,
     /// The `virtual NAME { }` blocks, in file order.
     pub virtuals: Vec<VirtualServer>,
     /// The `failover NAME { }` blocks (FOS mode), in file order.
@@ -170,6 +179,9 @@ impl Default for LvsConfig {
             arp_refresh: Duration::ZERO,
             reconcile_interval: Duration::from_secs(5),
             hot_standby: true,
+            scale_out: ScaleOut::None,
+            bird_socket: "/run/bird/bird.ctl".to_string(),
+            drain_timeout: Duration::from_secs(30),
             virtuals: Vec::new(),
             failovers: Vec::new(),
             comments: Comments::default(),
@@ -445,6 +457,17 @@ pub struct Vip {
     pub ip: IpAddr,
     /// The interface, possibly an alias (`eth0:1`).
     pub device: String,
+}
+
+/// `scale_out`: how directors share the VIPs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScaleOut {
+    /// One active director (pulse election), the original's model.
+    None,
+    /// Every director active; each VIP announced over BGP (by BIRD) while this director can
+    /// serve it, and routers spread flows over the directors by ECMP.
+    Bgp,
 }
 
 /// `network`: how IPVS forwards to the real servers.

@@ -843,3 +843,19 @@ fn server_blocks_in_a_failover_block_are_kept() {
     assert_eq!(back, p.config);
     assert_eq!(format(&back), text);
 }
+
+#[test]
+fn scale_out_keys_default_off_and_parse() {
+    let c = ok("");
+    assert_eq!(c.scale_out, ScaleOut::None);
+    assert_eq!(c.bird_socket, "/run/bird/bird.ctl");
+    assert_eq!(c.drain_timeout, Duration::from_secs(30));
+    let c = ok("scale_out = bgp\nbird_socket = /run/bird/d1.ctl\ndrain_timeout = 2.5\n");
+    assert_eq!(c.scale_out, ScaleOut::Bgp);
+    assert_eq!(c.bird_socket, "/run/bird/d1.ctl");
+    assert_eq!(c.drain_timeout, Duration::from_millis(2500));
+    assert_eq!(
+        error("scale_out = ospf\n"),
+        "t.cf:2:13: error: scale_out: expected one of none bgp, found `ospf`"
+    );
+}

@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 
 use super::lex::{unescape, Token};
 use super::model::{
-    ConflictAction, HeartbeatProtocol, LoadMonitor, Network, Protocol, SchedulerFlag, ServiceKind,
-    Vip, DEFAULT_ARBITER_PORT,
+    ConflictAction, HeartbeatProtocol, LoadMonitor, Network, Protocol, ScaleOut, SchedulerFlag,
+    ServiceKind, Vip, DEFAULT_ARBITER_PORT,
 };
 use super::services;
 use crate::sched::Algorithm;
@@ -181,6 +181,7 @@ macro_rules! named {
     };
 }
 named!(Network: "direct" => Network::Direct, "nat" => Network::Nat, "tunnel" => Network::Tunnel);
+named!(ScaleOut: "none" => ScaleOut::None, "bgp" => ScaleOut::Bgp);
 named!(Protocol: "tcp" => Protocol::Tcp, "udp" => Protocol::Udp);
 named!(ServiceKind: "lvs" => ServiceKind::Lvs, "fos" => ServiceKind::Fos);
 named!(HeartbeatProtocol: "piranha" => HeartbeatProtocol::Piranha, "v2" => HeartbeatProtocol::V2);
