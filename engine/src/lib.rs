@@ -20,6 +20,11 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+/// The one rule for every machine's output queue (pulse, nanny, director): actions, transmits
+/// and requests always queue; once this many outputs are undrained, events are dropped and
+/// counted (`events_dropped` in each machine's counters and in the director's status).
+pub const MAX_QUEUED_OUTPUTS: usize = 4096;
+
 pub mod config;
 pub mod director;
 pub mod ipvs;

@@ -207,6 +207,8 @@ pub struct Status {
     pub peer: String,
     /// Last takeover or giveup: when and why.
     pub last_change: Option<(Instant, String)>,
+    /// Events dropped because an output queue was not drained (0 in normal operation).
+    pub events_dropped: u64,
     /// Virtual servers.
     pub virtuals: Vec<VirtualStatus>,
 }

@@ -49,8 +49,7 @@ use crate::time::{Duration, Instant};
 /// The index pulse uses for "every VIP of every active virtual server".
 pub const ALL_VIPS: u32 = 0;
 
-/// Bound on queued outputs between drains (a takeover with many VIPs is the largest burst).
-pub(super) const MAX_QUEUED_OUTPUTS: usize = 1 << 16;
+pub(super) use crate::MAX_QUEUED_OUTPUTS;
 
 /// Everything one router's director runs on; built from lvs.cf by
 /// [`DirectorConfig::from_lvs_cf`].
@@ -128,6 +127,8 @@ pub struct Director {
     next_reconcile: Option<Instant>,
     last_change: Option<(Instant, String)>,
     outputs: VecDeque<Output>,
+    /// Own events dropped past [`MAX_QUEUED_OUTPUTS`].
+    events_dropped: u64,
     /// Dumps processed so far, and for every op batch in flight the count when it was built:
     /// a refusal of a batch built from a dump newer than the last refusal is the kernel's
     /// failure, an older one is drift (a hand edit between dumps) that the dump repairs.
@@ -213,6 +214,7 @@ impl Director {
             next_reconcile: None,
             last_change: None,
             outputs: VecDeque::new(),
+            events_dropped: 0,
             dumps_seen: 0,
             batch_epochs: VecDeque::new(),
             refused_epoch: None,
@@ -289,6 +291,7 @@ impl Director {
             lvs_running: self.lvs_running,
             peer: format!("{:?}", self.pulse.peer_state()),
             last_change: self.last_change.clone(),
+            events_dropped: self.events_dropped(),
             virtuals,
         }
     }
@@ -561,13 +564,26 @@ impl Director {
     }
 
     fn push(&mut self, out: Output) {
-        debug_assert!(
-            self.outputs.len() < MAX_QUEUED_OUTPUTS,
-            "outputs not drained"
-        );
-        if self.outputs.len() < MAX_QUEUED_OUTPUTS {
-            self.outputs.push_back(out);
+        // The one rule (see [`MAX_QUEUED_OUTPUTS`]): every action, transmit and request
+        // queues (a dropped RemoveVip would leave two routers holding a VIP); only events past
+        // the limit are dropped, and counted.
+        if self.outputs.len() >= MAX_QUEUED_OUTPUTS && matches!(out, Output::Event(_)) {
+            self.events_dropped += 1;
+            return;
         }
+        self.outputs.push_back(out);
+    }
+
+    /// Events dropped because an output queue was full, over the director, pulse and every
+    /// nanny (shown in status).
+    pub fn events_dropped(&self) -> u64 {
+        self.events_dropped
+            + self.pulse.counters().events_dropped
+            + self
+                .nannies
+                .values()
+                .map(|s| s.nanny.events_dropped())
+                .sum::<u64>()
     }
 
     fn drain_pulse(&mut self, now: Instant) {

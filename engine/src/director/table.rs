@@ -9,7 +9,7 @@ use crate::nanny::{Nanny, NannyConfig, NannyEvent, NannyOutput};
 use crate::ports::IpvsTimeouts;
 use crate::time::Instant;
 
-use super::{Director, Event, IpvsCause, Output, Slot, MAX_QUEUED_OUTPUTS};
+use super::{Director, Event, IpvsCause, Output, Slot};
 
 impl Director {
     pub(super) fn start_lvs(&mut self, now: Instant) {
@@ -226,9 +226,8 @@ impl Director {
             count: ops.len(),
             cause,
         }));
-        if self.batch_epochs.len() < MAX_QUEUED_OUTPUTS {
-            self.batch_epochs.push_back(self.dumps_seen);
-        }
+        // One entry per ApplyIpvs batch, which always queues (IpvsApplied pops it).
+        self.batch_epochs.push_back(self.dumps_seen);
         self.push(Output::ApplyIpvs(ops));
     }
 }

@@ -874,3 +874,38 @@ fn backup_0000_or_backup_inactive_means_no_partner() {
     }
     assert!(!director_config(LVS_CF).pulse.no_partner);
 }
+
+#[test]
+fn undrained_outputs_never_drop_actions_only_count_events() {
+    // Regression: past the queue limit the director used to drop every output in release
+    // builds (a dropped RemoveVip leaves two routers holding a VIP). Push well past it without
+    // draining: every drain still asks for its weight-0 op; only events are dropped.
+    let mut p = Pair::new(director_config(LVS_CF));
+    p.run_for(Duration::from_secs(10));
+    p.drain(0);
+    let now = p.now;
+    let d = p.routers[0].director.as_mut().unwrap();
+    let rounds = crate::MAX_QUEUED_OUTPUTS;
+    for _ in 0..rounds {
+        d.handle_override(now, "http", "web2", true).unwrap();
+        d.handle_override(now, "http", "web2", false).unwrap();
+    }
+    let mut applies = 0;
+    let mut events = 0;
+    while let Some(out) = d.poll_output() {
+        match out {
+            Output::ApplyIpvs(_) => applies += 1,
+            Output::Event(_) => events += 1,
+            _ => {}
+        }
+    }
+    assert!(
+        applies >= rounds,
+        "{applies} op batches for {rounds} drains"
+    );
+    assert!(
+        d.events_dropped() > 0,
+        "{events} events queued, none dropped"
+    );
+    assert_eq!(d.status().events_dropped, d.events_dropped());
+}

@@ -205,8 +205,7 @@ pub enum NannyError {
     UnknownProbe(ProbeId),
 }
 
-/// Bound on queued outputs between drains; a few per input at most.
-const OUTPUT_QUEUE_MAX: usize = 64;
+use crate::MAX_QUEUED_OUTPUTS;
 
 /// The per-(virtual, real server) health machine. See the module docs.
 #[derive(Debug)]
@@ -232,6 +231,7 @@ pub struct Nanny {
     next_ramp: Option<Instant>,
     next_load: Option<Instant>,
     outputs: VecDeque<NannyOutput>,
+    events_dropped: u64,
     #[cfg(feature = "mutations")]
     ignore_failures: bool,
 }
@@ -276,6 +276,7 @@ impl Nanny {
             next_ramp: None,
             next_load: None,
             outputs: VecDeque::new(),
+            events_dropped: 0,
             #[cfg(feature = "mutations")]
             ignore_failures: false,
         })
@@ -453,11 +454,18 @@ impl Nanny {
     }
 
     fn push(&mut self, out: NannyOutput) {
-        assert!(
-            self.outputs.len() < OUTPUT_QUEUE_MAX,
-            "nanny outputs not drained"
-        );
+        // The one rule (see [`MAX_QUEUED_OUTPUTS`]): probe requests always queue, events past
+        // the limit are dropped and counted.
+        if self.outputs.len() >= MAX_QUEUED_OUTPUTS && matches!(out, NannyOutput::Event(_)) {
+            self.events_dropped += 1;
+            return;
+        }
         self.outputs.push_back(out);
+    }
+
+    /// Events dropped because the output queue was full (the driver did not drain it).
+    pub fn events_dropped(&self) -> u64 {
+        self.events_dropped
     }
 
     fn event(&mut self, e: NannyEvent) {

@@ -613,3 +613,26 @@ mod drain {
         assert!(!run.state().in_table);
     }
 }
+
+#[test]
+fn undrained_outputs_drop_and_count_events_instead_of_panicking() {
+    // Regression: the nanny panicked once 64 outputs were undrained. Events past the shared
+    // limit are dropped and counted; nothing else is.
+    let mut r = Run::new(config(6, 18, 1));
+    for _ in 0..5 {
+        r.check_after(Duration::from_millis(1), ok());
+    }
+    r.drain();
+    let now = r.now;
+    let n = &mut r.nanny;
+    for _ in 0..crate::MAX_QUEUED_OUTPUTS + 10 {
+        n.handle_drain(now);
+        n.handle_enable(now);
+    }
+    assert!(n.events_dropped() > 0);
+    let mut queued = 0;
+    while n.poll_output().is_some() {
+        queued += 1;
+    }
+    assert!(queued >= crate::MAX_QUEUED_OUTPUTS);
+}

@@ -152,8 +152,7 @@ use replay::ReplayWindow;
 use std::collections::VecDeque;
 use timer::TimerTable;
 
-/// Events are dropped (and counted) beyond this many undrained outputs.
-pub const MAX_QUEUED_OUTPUTS: usize = 4096;
+pub use crate::MAX_QUEUED_OUTPUTS;
 
 /// A fault that forbids being active.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
